@@ -1,0 +1,3 @@
+from mmssl.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""Reading and writing built corpora: one JSONL file per split, loaded through HF ``datasets``.
+
+A built corpus is a folder ``data/corpora/<name>/`` holding ``train.jsonl``, ``valid.jsonl``,
+``test.jsonl`` and ``report.json`` (a :class:`~mmssl.data.report.CorpusReport`).
+
+Image corpora share one record schema::
+
+    {"id": "emoji:1f600", "image": "images/1f600.png", "text": "grinning face",
+     "captions": ["grinning face", "face", "grin"], "group": "1f600", "split": "train",
+     "source": "emoji"}
+
+``image`` is relative to the corpus folder (so a data folder can move); :func:`load_corpus` makes it
+absolute. Code corpora use CodeSearchNet's fields (see :mod:`mmssl.data.code`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterable
+
+from mmssl.data.paths import corpus_dir
+from mmssl.data.splits import SPLITS
+
+
+class CorpusNotBuiltError(FileNotFoundError):
+    """The corpus has not been built yet; the message says which command builds it."""
+
+
+def write_splits(records: Iterable[dict], out_dir: Path) -> dict[str, int]:
+    """Write records to ``<out_dir>/<split>.jsonl`` by their ``split`` field, atomically.
+
+    Returns the number of records per split. Each file is written to a temp name and renamed, so
+    a reader never sees a half-written split.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    handles = {s: open(out_dir / f".{s}.jsonl.tmp", "w", encoding="utf-8") for s in SPLITS}
+    counts = {s: 0 for s in SPLITS}
+    try:
+        for rec in records:
+            split = rec["split"]
+            handles[split].write(json.dumps(rec, ensure_ascii=False) + "\n")
+            counts[split] += 1
+    finally:
+        for h in handles.values():
+            h.close()
+    for s in SPLITS:
+        os.replace(out_dir / f".{s}.jsonl.tmp", out_dir / f"{s}.jsonl")
+    return counts
+
+
+def split_file(name: str, split: str, root: Path | None = None) -> Path:
+    """Path of one split's JSONL; raises :class:`CorpusNotBuiltError` with the fix if missing."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    folder = Path(root) if root is not None else corpus_dir(name)
+    path = folder / f"{split}.jsonl"
+    if not path.exists():
+        raise CorpusNotBuiltError(f"corpus {name!r} is not built ({path} missing); run `python -m mmssl data build {name}`")
+    return path
+
+
+def load_corpus(name: str, split: str, root: Path | None = None):
+    """Load one split as a ``datasets.Dataset`` (image paths made absolute)."""
+    from datasets import load_dataset
+
+    path = split_file(name, split, root)
+    folder = path.parent
+    if path.stat().st_size == 0:
+        from datasets import Dataset
+
+        return Dataset.from_list([])
+    ds = load_dataset("json", data_files=str(path), split="train")
+    if "image" in ds.column_names:
+        ds = ds.map(lambda b: {"image": [str(folder / p) for p in b["image"]]}, batched=True)
+    return ds

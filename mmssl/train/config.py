@@ -1,0 +1,35 @@
+"""The trainer's typed config (see :mod:`mmssl.config` for loading and flags)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class TrainConfig:
+    """How to optimise; what to optimise (model, data) is the caller's.
+
+    ``batch_size`` is per process and per micro-batch; one optimizer step sees
+    ``batch_size * grad_accum * world_size`` samples.
+    """
+
+    run_dir: str = "runs/default"
+    max_steps: int = 1000
+    batch_size: int = 128
+    grad_accum: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.1
+    betas: tuple[float, ...] = (0.9, 0.98)
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.0  # cosine decays to lr * min_lr_ratio
+    grad_clip: float = 1.0  # max global grad norm; 0 disables
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 2
+    log_every: int = 10
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: bf16 on CUDA, fp32 on CPU
+    num_workers: int = 0
+    resume: bool = False
+    progress: bool = True

@@ -1,0 +1,76 @@
+"""A deterministic, resumable, shardable sampler, and a dataset wrapper that seeds each sample.
+
+Exact resume needs two things a plain ``DataLoader(shuffle=True)`` does not give: the order of
+epoch ``e`` must be a pure function of ``(seed, e)`` so we can restart in the middle of it, and any
+randomness in loading (augmentations) must not depend on how many samples a worker happened to
+load before. :class:`ResumableSampler` gives the first; :class:`SeededSamples` the second, by
+seeding the RNGs from ``(seed, epoch, index)`` before each ``__getitem__``.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+
+class ResumableSampler(Sampler):
+    """Yields ``(epoch, index)`` forever, epoch by epoch, starting at a given sample position.
+
+    Each epoch is a permutation of ``range(n)`` from ``torch.Generator().manual_seed(seed + epoch)``;
+    under ``world_size > 1`` it is padded to a multiple of ``world_size`` and rank ``r`` takes every
+    ``world_size``-th index from ``r`` (as ``DistributedSampler`` does). ``start`` is the number of
+    samples this rank already consumed, so ``start = step * batch * accum`` resumes mid-epoch.
+    """
+
+    def __init__(self, n: int, seed: int = 0, start: int = 0, rank: int = 0, world_size: int = 1, shuffle: bool = True):
+        if n <= 0:
+            raise ValueError("cannot sample from an empty dataset")
+        self.n, self.seed, self.start, self.rank, self.world_size, self.shuffle = n, seed, start, rank, world_size, shuffle
+        self.per_rank = -(-n // world_size)  # ceil: samples per rank per epoch
+
+    def _epoch_indices(self, epoch: int) -> torch.Tensor:
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + epoch))
+        else:
+            order = torch.arange(self.n)
+        pad = self.per_rank * self.world_size - self.n
+        if pad:
+            order = torch.cat([order, order[:pad]])
+        return order[self.rank::self.world_size]  # (per_rank,)
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch, offset = divmod(self.start, self.per_rank)
+        while True:
+            for i in self._epoch_indices(epoch)[offset:].tolist():
+                yield epoch, i
+            epoch, offset = epoch + 1, 0
+
+
+class SeededSamples(Dataset):
+    """Wraps a map-style dataset; item ``(epoch, i)`` is ``dataset[i]`` under RNGs seeded by (seed, epoch, i)."""
+
+    def __init__(self, dataset, seed: int = 0):
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, i = key
+        s = (self.seed * 1_000_003 + epoch * 10_007 + i) % 2**63
+        # Fork so that loading in the main process (num_workers=0) leaves the training RNG
+        # stream (dropout, ...) untouched.
+        py_state, np_state = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(s)
+            random.seed(s)
+            np.random.seed(s % 2**32)
+            try:
+                return self.dataset[i]
+            finally:
+                random.setstate(py_state)
+                np.random.set_state(np_state)

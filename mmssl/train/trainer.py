@@ -1,0 +1,315 @@
+"""One trainer for every method: pretext tasks, unimodal contrastive methods and dual encoders.
+
+A *method* is an ``nn.Module`` with ``loss(batch) -> (loss, logs)`` (``logs``: floats to record)
+and an ``encoder`` to export. The trainer owns everything else: device and precision, the
+resumable data order, gradient accumulation, AdamW with warmup + cosine, gradient clipping,
+checkpoints, metrics and curves, and DistributedDataParallel when launched by ``torchrun``.
+
+Exact resume: the data order is a function of (seed, epoch) and each sample's augmentation RNG a
+function of (seed, epoch, index) (see :mod:`mmssl.train.sampler`); the checkpoint carries the
+optimizer, scheduler and RNG states. A run killed at any point and resumed from its last
+checkpoint ends at the same weights as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from mmssl.config import save_config, to_dict
+from mmssl.train.checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, prune_checkpoints,
+                                    save_checkpoint, set_rng_state, write_latest)
+from mmssl.train.config import TrainConfig
+from mmssl.train.curves import plot_curves, write_metrics_csv
+from mmssl.train.sampler import ResumableSampler, SeededSamples
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def resolve_device(spec: str = "auto") -> torch.device:
+    """``auto`` picks CUDA when present (this process's local rank under torchrun), else CPU."""
+    if spec == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        return torch.device("cpu")
+    device = torch.device(spec)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {spec!r} requested but CUDA is not available; use --device cpu or auto")
+    return device
+
+
+def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for a precision setting, or None for full fp32."""
+    if precision == "auto":
+        return torch.bfloat16 if device.type == "cuda" else None
+    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def move_to(batch: Any, device: torch.device) -> Any:
+    """Move every tensor of a (nested) batch to ``device``."""
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: move_to(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to(v, device) for v in batch)
+    return batch
+
+
+def cosine_with_warmup(step: int, warmup: int, total: int, min_ratio: float) -> float:
+    """LR multiplier: linear warmup from 0 to 1 over ``warmup`` steps, cosine to ``min_ratio`` at ``total``."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class _LossForward(nn.Module):
+    """Lets DistributedDataParallel hook ``method.loss`` (DDP only wraps ``forward``)."""
+
+    def __init__(self, method: nn.Module):
+        super().__init__()
+        self.method = method
+
+    def forward(self, batch):
+        return self.method.loss(batch)
+
+
+def _setup_distributed(device: torch.device) -> tuple[int, int]:
+    """Initialise the default process group under torchrun; (rank, world_size), (0, 1) otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+    return dist.get_rank(), dist.get_world_size()
+
+
+class Trainer:
+    """Train ``method`` on ``dataset`` (map-style) batched by ``collate_fn``.
+
+    Args:
+        config: optimisation settings; ``config.run_dir`` receives ``config.json``,
+            ``checkpoints/``, ``metrics.jsonl``, ``metrics.csv`` and ``curves.png``.
+        method: module with ``loss(batch) -> (loss, logs)``.
+        dataset: map-style dataset; samples may use torch/numpy/random RNGs for augmentation.
+        collate_fn: turns a list of samples into a batch (default: torch's).
+        extra_config: more dataclass configs saved beside the trainer's (model, data, ...).
+        kind: written into checkpoints so loaders can reject checkpoints of another kind.
+    """
+
+    def __init__(self, config: TrainConfig, method: nn.Module, dataset, collate_fn: Callable | None = None,
+                 extra_config: dict | None = None, kind: str = "mmssl"):
+        if config.grad_accum < 1 or config.batch_size < 1 or config.max_steps < 1:
+            raise ValueError("batch_size, grad_accum and max_steps must all be >= 1")
+        if len(dataset) == 0:
+            raise ValueError("the training dataset is empty; build the corpus first (python -m mmssl data build)")
+        self.config, self.method, self.dataset, self.collate_fn = config, method, dataset, collate_fn
+        self.extra_config, self.kind = extra_config or {}, kind
+        self.device = resolve_device(config.device)
+        self.rank, self.world_size = _setup_distributed(self.device)
+        self.amp_dtype = autocast_dtype(config.precision, self.device)
+        self.run_dir = Path(config.run_dir)
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.method.to(self.device)
+        self.model = _LossForward(self.method)
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.model = DistributedDataParallel(self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
+        self.optimizer = self._make_optimizer()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: cosine_with_warmup(s, config.warmup_steps, config.max_steps, config.min_lr_ratio))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
+        self.step = 0
+        self.is_main = self.rank == 0
+
+    # -- set-up -------------------------------------------------------------------------------
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        """AdamW; no weight decay on biases, norms, embeddings' scales and logit scales (ndim < 2)."""
+        decay, no_decay = [], []
+        for p in self.method.parameters():
+            if p.requires_grad:
+                (decay if p.ndim >= 2 else no_decay).append(p)
+        groups = [{"params": decay, "weight_decay": self.config.weight_decay},
+                  {"params": no_decay, "weight_decay": 0.0}]
+        fused = self.device.type == "cuda"
+        return torch.optim.AdamW(groups, lr=self.config.lr, betas=tuple(self.config.betas), fused=fused)
+
+    def _loader(self) -> DataLoader:
+        c = self.config
+        consumed = self.step * c.batch_size * c.grad_accum  # samples this rank has already seen
+        sampler = ResumableSampler(len(self.dataset), seed=c.seed, start=consumed, rank=self.rank,
+                                   world_size=self.world_size)
+        return DataLoader(SeededSamples(self.dataset, c.seed), batch_size=c.batch_size, sampler=sampler,
+                          collate_fn=self.collate_fn, num_workers=c.num_workers,
+                          # its own generator: creating the iterator must not consume the global
+                          # RNG, or a resumed run's dropout stream would shift
+                          generator=torch.Generator().manual_seed(c.seed),
+                          pin_memory=self.device.type == "cuda", persistent_workers=c.num_workers > 0)
+
+    def _maybe_resume(self) -> None:
+        folder = latest_checkpoint(self.ckpt_dir)
+        if folder is None:
+            if self.is_main:
+                print(f"[mmssl] --resume: no checkpoint in {self.ckpt_dir}; starting from step 0")
+            return
+        model_state, optimizer_state, state = load_checkpoint(folder)
+        if state.get("kind") != self.kind:
+            raise CheckpointError(f"{folder} holds a {state.get('kind')!r} checkpoint, this run trains {self.kind!r}")
+        self.method.load_state_dict(model_state)
+        if optimizer_state is not None:
+            self.optimizer.load_state_dict(optimizer_state)
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step = int(state["step"])
+        from safetensors.torch import load_file
+
+        set_rng_state(load_file(str(folder / "rng.safetensors")), state["rng"])
+        self._truncate_metrics(self.step)
+        if self.is_main:
+            print(f"[mmssl] resumed from {folder} at step {self.step}")
+
+    # -- logging and checkpoints ----------------------------------------------------------------
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop rows logged after ``step`` (by the interrupted run) so curves stay consistent."""
+        path = self.run_dir / "metrics.jsonl"
+        if not self.is_main or not path.exists():
+            return
+        rows = [line for line in path.read_text().splitlines() if line.strip()]
+        kept = []
+        for line in rows:
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (json.JSONDecodeError, KeyError):  # a line cut by the kill
+                continue
+        path.write_text("".join(r + "\n" for r in kept))
+
+    def _log(self, row: dict) -> None:
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    def save(self) -> Path | None:
+        """Checkpoint now (rank 0 only); returns the folder."""
+        if not self.is_main:
+            return None
+        name = f"step_{self.step:07d}"
+        state = {"kind": self.kind, "step": self.step, "scheduler": self.scheduler.state_dict(),
+                 "config": to_dict(self.config), "extra_config": {k: to_dict(v) if hasattr(v, "__dataclass_fields__")
+                                                                 else v for k, v in self.extra_config.items()},
+                 "world_size": self.world_size, "torch": torch.__version__}
+        folder = save_checkpoint(self.ckpt_dir / name, self.method.state_dict(), self.optimizer.state_dict(), state)
+        write_latest(self.ckpt_dir, name)
+        prune_checkpoints(self.ckpt_dir, self.config.keep_checkpoints)
+        rows = [json.loads(line) for line in (self.run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()] \
+            if (self.run_dir / "metrics.jsonl").exists() else []
+        write_metrics_csv(rows, self.run_dir / "metrics.csv")
+        plot_curves(rows, self.run_dir / "curves.png", title=self.run_dir.name)
+        return folder
+
+    # -- the loop -------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Train to ``config.max_steps`` (resuming first if asked); returns the last logged row."""
+        c = self.config
+        if self.is_main:
+            self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+            save_config(c, self.run_dir / "config.json")
+            for name, cfg in self.extra_config.items():
+                if hasattr(cfg, "__dataclass_fields__"):
+                    save_config(cfg, self.run_dir / f"{name}.json")
+        if c.resume:
+            self._maybe_resume()
+        elif (self.run_dir / "metrics.jsonl").exists() and self.is_main:
+            (self.run_dir / "metrics.jsonl").unlink()  # a fresh run replaces the old curves
+        if self.step >= c.max_steps:
+            return {"step": self.step}
+        batches = iter(self._loader())
+        self.method.train()
+        last: dict = {}
+        window_t, window_samples = time.perf_counter(), 0
+        progress = None
+        if c.progress and self.is_main:
+            from tqdm.auto import tqdm
+
+            progress = tqdm(total=c.max_steps, initial=self.step, desc=self.run_dir.name, unit="step", dynamic_ncols=True)
+        sums: dict[str, float] = {}
+        count = 0
+        while self.step < c.max_steps:
+            self.optimizer.zero_grad(set_to_none=True)
+            step_logs: dict[str, float] = {}
+            for micro in range(c.grad_accum):
+                batch = move_to(next(batches), self.device)
+                sync = micro == c.grad_accum - 1 or self.world_size == 1
+                ctx = contextlib.nullcontext() if sync else self.model.no_sync()
+                with ctx:
+                    with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                        loss, logs = self.model(batch)
+                    if not torch.isfinite(loss):
+                        raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; "
+                                                 "lower the learning rate or check the inputs")
+                    self.scaler.scale(loss / c.grad_accum).backward()
+                step_logs["loss"] = step_logs.get("loss", 0.0) + loss.item() / c.grad_accum
+                for k, v in logs.items():
+                    step_logs[k] = step_logs.get(k, 0.0) + float(v) / c.grad_accum
+                window_samples += _batch_len(batch)
+            if c.grad_clip > 0:
+                self.scaler.unscale_(self.optimizer)
+                step_logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.method.parameters(), c.grad_clip))
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
+            self.step += 1
+            for k, v in step_logs.items():
+                sums[k] = sums.get(k, 0.0) + v
+            count += 1
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix(loss=f"{step_logs['loss']:.4f}")
+            if self.is_main and (self.step % c.log_every == 0 or self.step == c.max_steps):
+                now = time.perf_counter()
+                last = {"step": self.step, "lr": self.scheduler.get_last_lr()[0],
+                        **{k: v / count for k, v in sums.items()},
+                        "samples_per_s": window_samples * self.world_size / max(now - window_t, 1e-9)}
+                self._log(last)
+                sums, count, window_t, window_samples = {}, 0, now, 0
+            if self.step % c.checkpoint_every == 0 or self.step == c.max_steps:
+                t0 = time.perf_counter()
+                self.save()
+                window_t += time.perf_counter() - t0  # throughput excludes checkpoint time
+        if progress is not None:
+            progress.close()
+        return last
+
+
+def _batch_len(batch: Any) -> int:
+    """Number of samples in a batch: the leading size of its first tensor."""
+    if torch.is_tensor(batch):
+        return batch.shape[0]
+    if isinstance(batch, dict):
+        batch = list(batch.values())
+    if isinstance(batch, (list, tuple)):
+        for v in batch:
+            n = _batch_len(v)
+            if n:
+                return n
+    return 0

@@ -1,0 +1,116 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from mmssl.train.checkpoint import CheckpointError, latest_checkpoint
+from mmssl.train.trainer import cosine_with_warmup
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_run import make_trainer  # noqa: E402
+
+TINY = Path(__file__).parent / "tiny_run.py"
+
+
+def final_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(latest_checkpoint(Path(run_dir) / "checkpoints") / "model.safetensors"))
+
+
+def test_loss_falls_and_run_folder_is_complete(tmp_path):
+    trainer = make_trainer(str(tmp_path / "run"), max_steps=40)
+    trainer.fit()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 41))
+    first, last = sum(r["loss"] for r in rows[:5]) / 5, sum(r["loss"] for r in rows[-5:]) / 5
+    assert first > 5.0  # ~ln(256) = 5.55 at init
+    assert last < first - 1.5, (first, last)
+    for name in ("config.json", "metrics.csv", "curves.png", "checkpoints/latest"):
+        assert (tmp_path / "run" / name).exists(), name
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["max_steps"] == 40
+    header = (tmp_path / "run" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {"step", "loss", "lr", "accuracy", "grad_norm", "samples_per_s"} <= set(header)
+    # keep_checkpoints=2: only the two newest step folders remain
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").glob("step_*")) == ["step_0000035", "step_0000040"]
+
+
+def test_resume_in_process_matches_uninterrupted(tmp_path):
+    make_trainer(str(tmp_path / "full"), max_steps=20).fit()
+    # interrupt a 20-step run right after its step-10 checkpoint, then resume it
+    part = make_trainer(str(tmp_path / "part"), max_steps=20)
+    part.config.checkpoint_every = 10
+    original_step = part.optimizer.step
+    calls = {"n": 0}
+
+    def stop_after_ten(*a, **k):
+        calls["n"] += 1
+        if calls["n"] > 10:
+            raise KeyboardInterrupt
+        return original_step(*a, **k)
+
+    part.optimizer.step = stop_after_ten
+    with pytest.warns(UserWarning, match="overridden"), pytest.raises(KeyboardInterrupt):
+        part.fit()
+    assert latest_checkpoint(tmp_path / "part" / "checkpoints").name == "step_0000010"
+    make_trainer(str(tmp_path / "part"), max_steps=20, resume=True).fit()
+    full, resumed = final_weights(tmp_path / "full"), final_weights(tmp_path / "part")
+    assert full.keys() == resumed.keys()
+    for k in full:
+        assert torch.equal(full[k], resumed[k]), k
+
+
+def test_kill_9_then_resume_ends_at_the_same_weights(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2]))
+    subprocess.run([sys.executable, str(TINY), str(tmp_path / "ref"), "25"], check=True, env=env,
+                   capture_output=True, timeout=120)
+    proc = subprocess.Popen([sys.executable, str(TINY), str(tmp_path / "killed"), "25", "--", "0.05"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    latest = tmp_path / "killed" / "checkpoints" / "latest"
+    while time.time() < deadline and not (latest.exists() and latest.read_text().strip() == "step_0000010"):
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)  # mid-run: after step 10's checkpoint, before the end
+    proc.wait()
+    assert latest_checkpoint(tmp_path / "killed" / "checkpoints").name in ("step_0000010", "step_0000015")
+    out = subprocess.run([sys.executable, str(TINY), str(tmp_path / "killed"), "25", "--resume"], check=True,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert "resumed from" in out.stdout
+    ref, resumed = final_weights(tmp_path / "ref"), final_weights(tmp_path / "killed")
+    for k in ref:
+        assert torch.equal(ref[k], resumed[k]), k
+    steps = [json.loads(line)["step"] for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 26))  # rows the killed run logged past its checkpoint were replaced
+
+
+def test_grad_accumulation_matches_one_big_batch(tmp_path):
+    torch.manual_seed(0)
+    big = make_trainer(str(tmp_path / "big"), max_steps=1, batch_size=16, grad_accum=1, grad_clip=0.0)
+    small = make_trainer(str(tmp_path / "small"), max_steps=1, batch_size=8, grad_accum=2, grad_clip=0.0)
+    for t in (big, small):
+        t.method.encoder[2].p = 0.0  # dropout draws differ with batch shape; the rest must match
+        t.fit()
+    a, b = final_weights(tmp_path / "big"), final_weights(tmp_path / "small")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+
+
+def test_resume_rejects_a_checkpoint_of_another_kind(tmp_path):
+    make_trainer(str(tmp_path / "run"), max_steps=5).fit()
+    other = make_trainer(str(tmp_path / "run"), max_steps=10, resume=True)
+    other.kind = "clip"
+    with pytest.raises(CheckpointError, match="tiny-next-byte"):
+        other.fit()
+
+
+def test_cosine_schedule_shape():
+    values = [cosine_with_warmup(s, warmup=10, total=110, min_ratio=0.1) for s in range(111)]
+    assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
+    assert values[60] == pytest.approx(0.1 + 0.9 * 0.5)
+    assert values[110] == pytest.approx(0.1)
+    assert all(a >= b for a, b in zip(values[9:], values[10:]))
