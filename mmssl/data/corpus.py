@@ -67,7 +67,7 @@ def load_corpus(name: str, split: str, root: Path | None = None):
     from datasets import load_dataset
 
     path = split_file(name, split, root)
-    folder = path.parent
+    folder = path.parent.resolve()  # a relative root must still give absolute image paths
     if path.stat().st_size == 0:
         from datasets import Dataset
 

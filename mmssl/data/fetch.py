@@ -28,10 +28,12 @@ class FetchError(RuntimeError):
 
 @dataclass(frozen=True)
 class DebSource:
-    """A Debian package, and the path prefixes inside it that we keep (empty: keep everything)."""
+    """A Debian package, the path prefixes inside it that we keep (empty: keep everything), and
+    glob patterns of files under them that we leave out (``drop``)."""
 
     package: str
     keep: tuple[str, ...] = ()
+    drop: tuple[str, ...] = ()
 
 
 # What each corpus reads. Paths are inside the unpacked .deb.
@@ -42,7 +44,10 @@ DEB_SOURCES = {
     # Unicode's emoji-test.txt: the emoji groups ("Smileys & Emotion", ...) and their order.
     "emoji-test": DebSource("unicode-data", ("usr/share/unicode/emoji/emoji-test.txt",)),
     "openclipart": DebSource("openclipart-svg", ("usr/share/openclipart/svg",)),
-    "stamps": DebSource("tuxpaint-stamps-default", ("usr/share/tuxpaint/stamps",)),
+    # The stamps folder is 230 MB unpacked, 190 MB of it sound effects and spoken descriptions.
+    "stamps": DebSource("tuxpaint-stamps-default", ("usr/share/tuxpaint/stamps",), drop=("*.ogg", "*.wav")),
+    # An English word list (SCOWL, 100k words): tells English clipart titles from Italian/French ones.
+    "english-words": DebSource("wamerican", ("usr/share/dict/american-english",)),
 }
 NPM_SOURCES = {"game-icons": "@iconify-json/game-icons@1.2.4"}
 
@@ -84,7 +89,8 @@ def fetch_deb(source: DebSource, force: bool = False) -> Path:
             target = staging / prefix
             target.parent.mkdir(parents=True, exist_ok=True)
             if src.is_dir():
-                shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True)
+                ignore = shutil.ignore_patterns(*source.drop) if source.drop else None
+                shutil.copytree(src, target, symlinks=True, dirs_exist_ok=True, ignore=ignore)
             else:
                 shutil.copy2(src, target)
         (staging / ".fetched").write_text(debs[0].name + "\n")

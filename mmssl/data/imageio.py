@@ -18,7 +18,15 @@ Image.MAX_IMAGE_PIXELS = 64_000_000
 
 
 class ImageDecodeError(ValueError):
-    """A file that should be an image cannot be decoded; the message names the file and why."""
+    """A file that should be an image cannot be decoded; the message names the file and why.
+
+    ``reason`` is the short, path-free cause ("empty file", "not an image", ...), for reports that
+    count failures by kind.
+    """
+
+    def __init__(self, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def open_image(path: str | Path) -> Image.Image:
@@ -30,20 +38,22 @@ def open_image(path: str | Path) -> Image.Image:
     path = Path(path)
     try:
         if path.stat().st_size == 0:
-            raise ImageDecodeError(f"{path}: empty file (0 bytes)")
+            raise ImageDecodeError(f"{path}: empty file (0 bytes)", "empty file")
         with Image.open(path) as img:
             img.load()  # force the decode now: truncation only shows up here
             return img.copy()
     except ImageDecodeError:
         raise
     except FileNotFoundError as e:
-        raise ImageDecodeError(f"{path}: no such file") from e
+        raise ImageDecodeError(f"{path}: no such file", "no such file") from e
+    except PermissionError as e:
+        raise ImageDecodeError(f"{path}: permission denied", "permission denied") from e
     except UnidentifiedImageError as e:
-        raise ImageDecodeError(f"{path}: not an image (unrecognised format)") from e
+        raise ImageDecodeError(f"{path}: not an image (unrecognised format)", "not an image") from e
     except Image.DecompressionBombError as e:
-        raise ImageDecodeError(f"{path}: image too large ({e})") from e
+        raise ImageDecodeError(f"{path}: image too large ({e})", "image too large") from e
     except (OSError, SyntaxError, ValueError) as e:
-        raise ImageDecodeError(f"{path}: corrupt or truncated image ({e})") from e
+        raise ImageDecodeError(f"{path}: corrupt or truncated image ({e})", "corrupt or truncated image") from e
 
 
 def to_square_rgb(img: Image.Image, size: int = IMAGE_SIZE, background=(255, 255, 255)) -> Image.Image:
@@ -51,7 +61,7 @@ def to_square_rgb(img: Image.Image, size: int = IMAGE_SIZE, background=(255, 255
     img = img.convert("RGBA")
     w, h = img.size
     if w == 0 or h == 0:
-        raise ImageDecodeError("image has zero width or height")
+        raise ImageDecodeError("image has zero width or height", "empty image")
     scale = size / max(w, h)
     new = (max(1, round(w * scale)), max(1, round(h * scale)))
     img = img.resize(new, Image.Resampling.LANCZOS)
