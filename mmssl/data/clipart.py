@@ -22,24 +22,17 @@ the other SVG corpora (:mod:`mmssl.data.stamps`, :mod:`mmssl.data.game_icons`).
 
 from __future__ import annotations
 
-import io
-import multiprocessing
-import os
 import re
-import signal
-import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from tqdm import tqdm
-
-from mmssl.data.corpus import write_splits
+from mmssl.data.corpus import saved_report, spread_sample, write_splits
 from mmssl.data.fetch import DEB_SOURCES, fetch_deb
-from mmssl.data.imageio import IMAGE_SIZE, ImageDecodeError, open_image, to_square_rgb
 from mmssl.data.paths import corpus_dir, raw_dir
+from mmssl.data.render import RenderJob, render_images
 from mmssl.data.report import CorpusReport
 from mmssl.data.splits import SPLITS, split_of
 
@@ -275,197 +268,12 @@ def clean_keywords(keywords: tuple[str, ...], title: str, creator: str) -> list[
 
 
 # ---------------------------------------------------------------------------------------------
-# Rendering (shared by the SVG corpora)
-
-RENDER_TIMEOUT_S = 30.0  # per image; the slowest real drawing here takes ~3 s
-MAX_SVG_BYTES = 8_000_000  # the largest real drawing is 1.7 MB
-_SUPERSAMPLE = 2  # render at 2x and downsample: smoother thin lines than cairo's own antialiasing
-_MARGIN = 0.04  # white border kept around a cropped drawing, as a share of its longer side
-_POOL_MIN_JOBS = 64  # below this a worker pool costs more than it saves
-
-
-@dataclass(frozen=True)
-class RenderJob:
-    """One image to produce: ``out`` (a PNG path) from an SVG/raster file ``src`` or SVG markup ``svg``."""
-
-    out: str
-    where: str  # what to name in the report if it fails
-    src: str | None = None
-    svg: str | None = None
-
-
-class _RenderTimeout(Exception):
-    pass
-
-
-def _on_alarm(signum, frame):
-    raise _RenderTimeout
-
-
-def _rasterise(data: bytes, px: int):
-    """SVG bytes -> RGBA image, ``px`` square (aspect kept, centred): cairosvg, else resvg."""
-    from PIL import Image
-
-    try:
-        import cairosvg
-
-        png = cairosvg.svg2png(bytestring=data, output_width=px, output_height=px)
-    except Exception as cairo_error:  # noqa: BLE001 - any parser/renderer failure: try the other one
-        try:
-            import resvg_py
-
-            png = bytes(resvg_py.svg_to_bytes(svg_string=data.decode("utf-8", errors="replace"),
-                                              width=px, height=px))
-        except Exception:  # noqa: BLE001
-            if isinstance(cairo_error, ET.ParseError) or type(cairo_error).__name__ in {
-                    "ParseError", "EntitiesForbidden", "DTDForbidden", "ExternalReferenceForbidden"}:
-                raise ValueError("svg parse error") from cairo_error
-            raise ValueError(f"svg render error ({type(cairo_error).__name__})") from cairo_error
-    image = Image.open(io.BytesIO(png))
-    image.load()
-    return image.convert("RGBA")
-
-
-def _content_box(image) -> tuple[int, int, int, int] | None:
-    """Bounding box of the visibly drawn pixels (alpha > 8), or ``None`` if nothing is drawn."""
-    return image.getchannel("A").point(lambda a: 255 if a > 8 else 0).getbbox()
-
-
-def render_svg(data: bytes, size: int = IMAGE_SIZE):
-    """Rasterise SVG bytes to an RGBA ``PIL.Image`` cropped to the drawing (plus a small margin).
-
-    Many drawings sit small on a large page (a map on an A4 sheet); cropping to what is drawn
-    makes every image fill its square. Rendered at ``2 * size`` for smooth downsampling, and again
-    up to 8x larger when the drawing covers under half of the page, so the crop stays sharp.
-    Raises ``ValueError`` with a short reason when neither cairosvg nor resvg can render it.
-    """
-    render_px = size * _SUPERSAMPLE
-    image = _rasterise(data, render_px)
-    box = _content_box(image)
-    if box is None:
-        return image
-    extent = max(box[2] - box[0], box[3] - box[1]) / render_px
-    if extent < 0.5:
-        render_px = min(render_px * 8, round(render_px / extent))
-        image = _rasterise(data, render_px)
-        box = _content_box(image) or (0, 0, render_px, render_px)
-    margin = round(_MARGIN * max(box[2] - box[0], box[3] - box[1]))
-    return image.crop((max(box[0] - margin, 0), max(box[1] - margin, 0),
-                       min(box[2] + margin, image.width), min(box[3] + margin, image.height)))
-
-
-def _is_blank(image) -> bool:
-    """True if every pixel has one colour (nothing drawn, or white drawn on white)."""
-    return all(lo == hi for lo, hi in image.getextrema())
-
-
-def _silhouette(image):
-    """The drawn shape in black, from the image's alpha channel."""
-    from PIL import Image
-
-    alpha = image.convert("RGBA").getchannel("A")
-    return Image.merge("RGBA", (*[Image.new("L", image.size, 0)] * 3, alpha))
-
-
-def _render_job(job: RenderJob) -> tuple[str, str | None]:
-    """Produce one PNG (atomically); returns ``(job.out, skip reason or None)``. Never raises."""
-    use_alarm = threading.current_thread() is threading.main_thread()
-    if use_alarm:
-        previous = signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, RENDER_TIMEOUT_S)
-    try:
-        if job.svg is not None:
-            if len(job.svg) > MAX_SVG_BYTES:
-                return job.out, "svg too large"
-            image = render_svg(job.svg.encode("utf-8"))
-        elif job.src is not None and job.src.lower().endswith((".svg", ".svgz")):
-            if os.path.getsize(job.src) > MAX_SVG_BYTES:
-                return job.out, "svg too large"
-            image = render_svg(Path(job.src).read_bytes())
-        else:
-            image = open_image(job.src)
-        square = to_square_rgb(image)
-        if _is_blank(square):  # white drawn on white (Tux Paint's "colorable" stamps): its silhouette
-            square = to_square_rgb(_silhouette(image))
-        if _is_blank(square):
-            return job.out, "blank render"
-        tmp = job.out + ".tmp"
-        square.save(tmp, format="PNG")
-        os.replace(tmp, job.out)
-        return job.out, None
-    except _RenderTimeout:
-        return job.out, "render timeout"
-    except ImageDecodeError as e:
-        return job.out, getattr(e, "reason", "corrupt image")
-    except ValueError as e:
-        return job.out, str(e) if str(e).startswith("svg ") else f"render error ({type(e).__name__})"
-    except Exception as e:  # noqa: BLE001 - one bad file must never stop a build
-        return job.out, f"render error ({type(e).__name__})"
-    finally:
-        if use_alarm:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            signal.signal(signal.SIGALRM, previous)
-
-
-def render_images(jobs: list[RenderJob], report: CorpusReport, *, desc: str, processes: int = 2) -> set[str]:
-    """Render every job whose PNG is not cached yet; failures go to ``report`` by reason.
-
-    Returns the ``out`` paths that exist afterwards (cached or newly rendered). Work runs in a
-    pool of ``processes`` workers with a progress bar; images already on disk are reused.
-    """
-    done = {job.out for job in jobs if os.path.exists(job.out)}
-    todo = [job for job in jobs if job.out not in done]
-    where = {job.out: job.where for job in todo}
-    report.extra["rendered"] = report.extra.get("rendered", 0)
-    report.extra["cached_images"] = report.extra.get("cached_images", 0) + len(done)
-    if todo:
-        Path(todo[0].out).parent.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(todo), desc=desc, unit="img", disable=not todo)
-    if processes > 1 and len(todo) >= _POOL_MIN_JOBS:
-        with multiprocessing.get_context("fork").Pool(processes) as pool:
-            results = pool.imap_unordered(_render_job, todo, chunksize=4)
-            for out, reason in results:
-                _record(out, reason, where, done, report)
-                bar.update()
-    else:
-        for job in todo:
-            _record(*_render_job(job), where, done, report)
-            bar.update()
-    bar.close()
-    return done
-
-
-def _record(out: str, reason: str | None, where: dict[str, str], done: set[str], report: CorpusReport) -> None:
-    if reason is None:
-        done.add(out)
-        report.extra["rendered"] += 1
-    else:
-        report.skip(reason, where[out])
-
-
-# ---------------------------------------------------------------------------------------------
 # Build
-
-
-def spread_sample(items: list, limit: int | None) -> list:
-    """``limit`` items evenly spread over ``items`` (first one included)."""
-    if limit is None or limit >= len(items):
-        return items
-    return [items[i * len(items) // limit] for i in range(max(limit, 0))]
 
 
 def image_name(relative_path: str) -> str:
     """``"animals/mammals/cat_01.svg"`` -> ``"animals__mammals__cat_01.png"`` (unique, flat)."""
     return relative_path.removesuffix(".svg").replace("/", "__") + ".png"
-
-
-def saved_report(out_dir: Path, limit: int | None) -> CorpusReport | None:
-    report_path = out_dir / "report.json"
-    if report_path.exists() and all((out_dir / f"{s}.jsonl").exists() for s in SPLITS):
-        saved = CorpusReport.load(report_path)
-        if saved.extra.get("limit") == limit:
-            return saved
-    return None
 
 
 def build(out_dir: Path | None = None, *, force: bool = False, limit: int | None = None) -> CorpusReport:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterable
 
 from mmssl.data.paths import corpus_dir
+from mmssl.data.report import CorpusReport
 from mmssl.data.splits import SPLITS
 
 
@@ -76,3 +77,20 @@ def load_corpus(name: str, split: str, root: Path | None = None):
     if "image" in ds.column_names:
         ds = ds.map(lambda b: {"image": [str(folder / p) for p in b["image"]]}, batched=True)
     return ds
+
+
+def spread_sample(items: list, limit: int | None) -> list:
+    """``limit`` items evenly spread over ``items`` (first one included)."""
+    if limit is None or limit >= len(items):
+        return items
+    return [items[i * len(items) // limit] for i in range(max(limit, 0))]
+
+
+def saved_report(out_dir: Path, limit: int | None) -> CorpusReport | None:
+    """The saved report of a complete build made with the same ``limit``, else None (rebuild)."""
+    report_path = out_dir / "report.json"
+    if report_path.exists() and all((out_dir / f"{s}.jsonl").exists() for s in SPLITS):
+        saved = CorpusReport.load(report_path)
+        if saved.extra.get("limit") == limit:
+            return saved
+    return None

@@ -23,7 +23,8 @@ import re
 import time
 from pathlib import Path
 
-from mmssl.data.clipart import RenderJob, render_images, saved_report, spread_sample
+from mmssl.data.corpus import saved_report, spread_sample
+from mmssl.data.render import RenderJob, render_images
 from mmssl.data.corpus import write_splits
 from mmssl.data.fetch import NPM_SOURCES, fetch_npm
 from mmssl.data.paths import corpus_dir, raw_dir

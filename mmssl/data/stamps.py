@@ -21,7 +21,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from mmssl.data.clipart import RenderJob, render_images, saved_report, spread_sample, title_key
+from mmssl.data.clipart import title_key
+from mmssl.data.corpus import saved_report, spread_sample
+from mmssl.data.render import RenderJob, render_images
 from mmssl.data.corpus import write_splits
 from mmssl.data.fetch import DEB_SOURCES, fetch_deb
 from mmssl.data.paths import corpus_dir, raw_dir

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmssl.data import clipart, game_icons, stamps
-from mmssl.data.clipart import ClipartMeta, RenderJob, clean_title, filter_titles, render_images
+from mmssl.data import clipart, game_icons, render, stamps
+from mmssl.data.clipart import ClipartMeta, clean_title, filter_titles
+from mmssl.data.render import RenderJob, render_images, render_svg
 from mmssl.data.corpus import load_corpus
 from mmssl.data.report import CorpusReport
 from mmssl.data.splits import SPLITS, split_of
@@ -144,7 +145,7 @@ def test_game_icon_names_become_captions():
     assert game_icons.group_of("battery-100") == game_icons.group_of("battery-25") == "battery"
     assert game_icons.group_of("3d-glasses") == "3d-glasses"
 
-    image = clipart.render_svg(game_icons.icon_svg(data["icons"]["carnivorous-plant"]).encode())
+    image = render_svg(game_icons.icon_svg(data["icons"]["carnivorous-plant"]).encode())
     rgb = np.asarray(Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB"))
     assert (rgb.max(axis=2) - rgb.min(axis=2)).max() == 0  # black on white: no colour at all
     assert 0.1 < (rgb[..., 0] < 128).mean() < 0.9
@@ -253,7 +254,7 @@ def test_renderer_skips_bad_files_by_reason_and_never_raises(tmp_path, monkeypat
                     '<rect x="5" y="5" width="30" height="10" fill="red"/></svg>')
     (tmp_path / "broken.svg").write_text("<svg><rect></svg")
     (tmp_path / "empty.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>')
-    (tmp_path / "huge.svg").write_bytes(b" " * (clipart.MAX_SVG_BYTES + 1))
+    (tmp_path / "huge.svg").write_bytes(b" " * (render.MAX_SVG_BYTES + 1))
     (tmp_path / "photo.png").write_bytes(b"not a png")
     jobs = [RenderJob(out=str(tmp_path / "out" / f"{name}.png"), where=name, src=str(tmp_path / name))
             for name in ("good.svg", "broken.svg", "empty.svg", "huge.svg", "photo.png")]
@@ -271,8 +272,8 @@ def test_a_render_that_hangs_is_stopped_by_the_time_limit(tmp_path, monkeypatch)
     def slow(data, px):
         time.sleep(5)
 
-    monkeypatch.setattr(clipart, "_rasterise", slow)
-    monkeypatch.setattr(clipart, "RENDER_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(render, "_rasterise", slow)
+    monkeypatch.setattr(render, "RENDER_TIMEOUT_S", 0.2)
     svg = '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="5" height="5"/></svg>'
     report = CorpusReport("test")
     started = time.perf_counter()
