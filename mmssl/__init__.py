@@ -5,3 +5,14 @@ CodeSearchNet-style dual encoders, FAISS indexes and a Gradio search app.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["RetrievalModel", "__version__", "load_model"]
+
+
+def __getattr__(name: str):
+    # lazy: `import mmssl` stays cheap (no torch) until a model is actually asked for
+    if name in ("load_model", "RetrievalModel"):
+        from mmssl import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module 'mmssl' has no attribute {name!r}")

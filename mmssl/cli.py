@@ -11,9 +11,6 @@ import json
 import sys
 
 NOT_YET = {
-    "train": "training the dual encoders (scripts/train_clip.py, scripts/train_code.py)",
-    "eval": "evaluation of a trained model (Recall@K, CodeSearchNet MRR, BM25 and MiniLM baselines)",
-    "embed": "embedding JSONL/folders with a trained model",
     "index": "building FAISS indexes",
     "search": "searching a FAISS index",
 }
@@ -61,10 +58,66 @@ def _cmd_data(args) -> int:
     return 0
 
 
+def _corpus_root(args):
+    from pathlib import Path
+
+    return Path(args.data_dir).expanduser() / "corpora" if args.data_dir else None
+
+
+def _cache_root(args):
+    from pathlib import Path
+
+    return Path(args.data_dir).expanduser() / "cache" / "features" if args.data_dir else None
+
+
+def _cmd_eval(args) -> int:
+    from mmssl.eval.evaluate import evaluate_code, evaluate_image, format_table
+
+    common = dict(batch_size=args.batch_size, device=args.device, cache_root=_cache_root(args))
+    if args.task == "code":
+        results = evaluate_code(args.model, args.split, _corpus_root(args), baselines=not args.no_baselines,
+                                group_size=args.group_size, **common)
+    else:
+        if args.no_baselines:
+            print("mmssl eval: --no-baselines has no effect for --task image (its only baseline, random, "
+                  "costs nothing)", file=sys.stderr)
+        results = evaluate_image(args.model, args.split, args.corpora or None, _corpus_root(args), **common)
+    print(json.dumps(results, indent=2) if args.json else format_table(results))
+    return 0
+
+
+def _cmd_embed(args) -> int:
+    from mmssl.embed import embed_file
+    from mmssl.model import load_model
+
+    model = load_model(args.model, device=args.device, batch_size=args.batch_size)
+    output, shape = embed_file(model, args.modality, args.input, args.output)
+    print(f"wrote {shape[0]} x {shape[1]} float32 embeddings to {output} ({model.kind} model {model.fingerprint})")
+    return 0
+
+
 def _cmd_serve(args) -> int:
     from mmssl.app.browser import serve
 
     serve(host=args.host, port=args.port)
+    return 0
+
+
+TRAIN_RECIPES = {"clip": "image–text dual encoder (CLIP-style)", "code": "text–code dual encoder (CodeSearchNet-style)"}
+
+
+def _train_base(recipe: str):
+    from mmssl.train.dual_encoder import DualEncoderRun, code_run_defaults
+
+    return code_run_defaults() if recipe == "code" else DualEncoderRun()
+
+
+def _cmd_train(args) -> int:
+    from mmssl.config import resolve_config
+    from mmssl.train.dual_encoder import DualEncoderRun, train_dual_encoder
+
+    run = resolve_config(DualEncoderRun, args, base=_train_base(args.recipe))
+    print(f"model saved to {train_dual_encoder(run)}")
     return 0
 
 
@@ -87,6 +140,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="folder of png/jpg/webp images, optional captions.csv (file,caption)")
     p.add_argument("--out", required=True, help="where to write the corpus JSONL")
     data.set_defaults(func=_cmd_data)
+
+    evaluate = sub.add_parser("eval", help="evaluate a model on a held-out split, with its baselines")
+    evaluate.add_argument("--model", help="model folder (save_dual_encoder); optional for --task code: "
+                          "without it only the baselines run")
+    evaluate.add_argument("--task", required=True, choices=("code", "image"),
+                          help="code: CodeSearchNet MRR vs BM25/MiniLM/random; image: Recall@K per image corpus")
+    evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.add_argument("--no-baselines", action="store_true", help="code: skip BM25 and MiniLM zero-shot")
+    evaluate.add_argument("--corpora", nargs="*", help="image corpora (default: every built one)")
+    evaluate.add_argument("--group-size", type=int, default=1000, help="code: pairs per CodeSearchNet group")
+    evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
+    evaluate.add_argument("--data-dir", default=None, help="data root holding corpora/ and cache/ "
+                          "(default: $MMSSL_DATA_DIR or <project>/data)")
+    evaluate.set_defaults(func=_cmd_eval)
+
+    embed = sub.add_parser("embed", help="embed a JSONL file or an image folder with a model, to a .npy file")
+    embed.add_argument("--model", required=True, help="model folder (save_dual_encoder)")
+    embed.add_argument("--modality", required=True, choices=("image", "text", "code"),
+                       help="which field/encoder: text = captions and queries")
+    embed.add_argument("--input", required=True, help="JSONL with a 'text', 'code' or 'image' field per line, "
+                       "or a folder of images (searched recursively)")
+    embed.add_argument("--output", required=True, help="where to write the (N, D) float32 .npy")
+    embed.add_argument("--batch-size", type=int, default=64)
+    embed.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
+    embed.set_defaults(func=_cmd_embed)
+
+    train = sub.add_parser("train", help="train a dual encoder (same as scripts/train_clip.py, scripts/train_code.py)")
+    recipes = train.add_subparsers(dest="recipe", required=True, metavar="RECIPE")
+    from mmssl.config import add_config_args
+    from mmssl.train.dual_encoder import DualEncoderRun
+
+    for recipe, text in TRAIN_RECIPES.items():
+        p = recipes.add_parser(recipe, help=text)
+        add_config_args(p, DualEncoderRun, base=_train_base(recipe))
+    train.set_defaults(func=_cmd_train)
 
     for name, text in NOT_YET.items():
         p = sub.add_parser(name, help=f"{text} (not yet)")

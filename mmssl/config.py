@@ -130,11 +130,14 @@ def _flat_fields(cls, prefix: str = ""):
             yield f"{prefix}{name}", tp
 
 
-def add_config_args(parser: argparse.ArgumentParser, cls) -> None:
-    """Add ``--config FILE`` and one ``--field`` flag per (nested) dataclass field to ``parser``."""
+def add_config_args(parser: argparse.ArgumentParser, cls, base=None) -> None:
+    """Add ``--config FILE`` and one ``--field`` flag per (nested) dataclass field to ``parser``.
+
+    ``base``: an instance whose values are the defaults shown in the help (default ``cls()``).
+    """
     parser.add_argument("--config", help="JSON or YAML file with any of the fields below")
     group = parser.add_argument_group(f"{cls.__name__} fields (override the config file)")
-    defaults = {k: v for k, v in _flatten(to_dict(cls()))}
+    defaults = {k: v for k, v in _flatten(to_dict(base if base is not None else cls()))}
     for name, tp in _flat_fields(cls):
         inner, _ = _strip_optional(tp)
         metavar = getattr(inner, "__name__", "VALUE").upper()
@@ -158,9 +161,9 @@ def _set_nested(d: dict, dotted: str, value) -> None:
 
 
 def resolve_config(cls: type[T], args: argparse.Namespace | None = None, file: str | Path | None = None,
-                   overrides: dict | None = None) -> T:
-    """Defaults < ``file`` (or ``args.config``) < flags in ``args`` < ``overrides`` (dotted keys)."""
-    data = to_dict(cls())
+                   overrides: dict | None = None, base: T | None = None) -> T:
+    """Defaults (``base`` or ``cls()``) < ``file`` (or ``args.config``) < flags in ``args`` < ``overrides``."""
+    data = to_dict(base if base is not None else cls())
     file = file or (getattr(args, "config", None) if args is not None else None)
     if file:
         for k, v in _flatten(read_config_file(file)):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import json
 import random
-from pathlib import Path
 
 from mmssl.data.build import CORPORA, IMAGE_CORPORA
 from mmssl.data.paths import corpus_dir

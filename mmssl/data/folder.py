@@ -90,7 +90,7 @@ def read_captions_csv(folder: Path, report: CorpusReport) -> dict[str, list[tupl
     return captions
 
 
-def _image_files(folder: Path) -> list[Path]:
+def image_files(folder: Path) -> list[Path]:
     """Image files under ``folder``, sorted, skipping hidden files and folders (``.thumbnails``)."""
     found = []
     for root, dirs, files in os.walk(folder):
@@ -122,7 +122,7 @@ def scan_image_folder(folder: Path, report: CorpusReport | None = None) -> list[
     used: set[str] = set()
     records = []
     captioned_from_csv = 0
-    files = _image_files(folder)
+    files = image_files(folder)
     for path in tqdm(files, desc=f"scanning {folder.name}", unit="img", disable=len(files) < 500):
         rel = path.relative_to(folder).as_posix()
         try:

@@ -5,10 +5,12 @@
 - ``image_text``: text→image / image→text Recall@K, relevance by identical normalised caption.
 - ``bm25``: vectorised Okapi BM25 over code tokens (identifier splitting), the lexical baseline.
 - ``probe``: linear-probe and weighted-kNN accuracy on frozen features.
+- ``evaluate``: a saved model on a held-out split with its baselines (``python -m mmssl eval``).
 """
 
 from mmssl.eval.bm25 import BM25Index, lexical_terms, split_identifier
 from mmssl.eval.codesearchnet import codesearchnet_eval, codesearchnet_groups, codesearchnet_mrr
+from mmssl.eval.evaluate import evaluate_code, evaluate_image, format_table
 from mmssl.eval.image_text import caption_relevance, image_text_recall, normalize_caption
 from mmssl.eval.metrics import (
     mean_reciprocal_rank,
@@ -26,6 +28,9 @@ __all__ = [
     "codesearchnet_eval",
     "codesearchnet_groups",
     "codesearchnet_mrr",
+    "evaluate_code",
+    "evaluate_image",
+    "format_table",
     "image_text_recall",
     "knn_accuracy",
     "lexical_terms",

@@ -1,0 +1,193 @@
+"""Train a dual encoder end to end: corpus -> pairs -> (cached locked features) -> Trainer -> model folder.
+
+Two recipes share this file, chosen by ``task``:
+
+* ``image-text`` (CLIP-style): captions of the image corpora against their images;
+* ``code`` (CodeSearchNet-style): the first docstring paragraph against the function's code.
+
+The defaults are the release models of ``make models``: a locked MiniLM query tower whose
+features are computed once and cached on disk, and a small item tower trained from scratch, so a
+model trains in minutes on 2 CPU cores. Every field can be changed from a JSON/YAML file or a flag
+(``scripts/train_clip.py --help``). The output folder holds the model (``save_dual_encoder``), the
+resolved config and ``manifest.json`` (command, seed, data hash, throughput, metrics).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from mmssl.config import to_dict
+from mmssl.data.corpus import load_corpus, split_file
+from mmssl.encoders import DualEncoderConfig, TowerConfig, build_dual_encoder, save_dual_encoder, train_code_tokenizer
+from mmssl.encoders.cache import FeatureCache
+from mmssl.train.config import TrainConfig
+from mmssl.train.trainer import Trainer, seed_everything
+
+KIND = {"image-text": "dual_encoder/image-text", "code": "dual_encoder/code"}
+
+
+def _clip_defaults() -> DualEncoderConfig:
+    return DualEncoderConfig(query=TowerConfig(name="minilm", pretrained="minilm", locked=True),
+                             item=TowerConfig(name="resnet-tiny-64"), embed_dim=256)
+
+
+def _code_defaults() -> DualEncoderConfig:
+    return DualEncoderConfig(query=TowerConfig(name="minilm", pretrained="minilm", locked=True),
+                             item=TowerConfig(name="nbow", max_length=256, pooling="attention"), embed_dim=256)
+
+
+@dataclass
+class DualEncoderRun:
+    """What to train on and where to put it; ``model`` and ``train`` are the usual configs."""
+
+    task: Literal["image-text", "code"] = "image-text"
+    corpora: list[str] = field(default_factory=lambda: ["emoji", "clipart", "stamps", "game-icons"])
+    output: str = "models/clip-default"
+    model: DualEncoderConfig = field(default_factory=_clip_defaults)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(run_dir="runs/clip-default"))
+    keyword_prob: float = 0.3  # image-text: chance a sample's caption is a keyword/alias instead of its name
+    tokenizer_vocab_size: int = 8000  # code towers: WordPiece vocabulary trained on the train split
+    limit: int | None = None  # cap training pairs per corpus (quick runs and tests)
+    evaluate: bool = True  # evaluate on the test split after training and record it in the manifest
+
+
+def code_run_defaults() -> DualEncoderRun:
+    return DualEncoderRun(task="code", corpora=["code"], output="models/code-default", model=_code_defaults(),
+                          train=TrainConfig(run_dir="runs/code-default"))
+
+
+def _data_hash(paths: list[Path]) -> str:
+    digest = hashlib.sha1()
+    for path in paths:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def _records(name: str, split: str, limit: int | None) -> list[dict]:
+    ds = load_corpus(name, split)
+    if limit is not None:
+        ds = ds.select(range(min(limit, len(ds))))
+    return ds.to_list()
+
+
+def _features(tower, texts: list[str]) -> torch.Tensor:
+    """Features of ``texts`` from a locked tower, through the on-disk cache."""
+    start = time.perf_counter()
+    cache = FeatureCache(tower)
+    known = len(cache)
+    features = cache.features(texts)
+    print(f"[mmssl] {tower.config.name} features for {len(texts)} texts: {len(cache) - known} computed, "
+          f"rest cached ({time.perf_counter() - start:.1f} s)")
+    return features
+
+
+def build_training_set(run: DualEncoderRun, model):
+    """(dataset, collate_fn, data files) for ``run.task`` from the train splits of ``run.corpora``."""
+    from mmssl.data.pairs import CodePairs, ImageTextPairs, PairCollator, caption_choices, load_images
+
+    files = [split_file(name, "train") for name in run.corpora]
+    query_locked = model.query_tower.locked
+    query_tokenize = None if query_locked else model.query_tower.tokenize
+    if run.task == "image-text":
+        records = [r for name in run.corpora for r in _records(name, "train", run.limit)]
+        captions = caption_choices(records)
+        rows, matrix = None, None
+        if query_locked:
+            unique = sorted({c for cs in captions for c in cs})
+            matrix = _features(model.query_tower, unique)  # (U, Dq)
+            rows = {c: i for i, c in enumerate(unique)}
+        images = load_images([r["image"] for r in records])
+        dataset = ImageTextPairs(images, captions, model.item_tower.transform(train=True), run.keyword_prob,
+                                 rows, matrix)
+        return dataset, PairCollator(query_tokenize), files
+    records = [r for name in run.corpora for r in _records(name, "train", run.limit)]
+    docstrings, codes = [r["docstring"] for r in records], [r["code"] for r in records]
+    features = _features(model.query_tower, docstrings) if query_locked else None
+    return CodePairs(docstrings, codes, features), PairCollator(query_tokenize, model.item_tower.tokenize), files
+
+
+def _code_tokenizer(run: DualEncoderRun):
+    """Train the code WordPiece tokenizer on the train split's code and docstrings, if a tower needs one."""
+    from mmssl.encoders import CODE_TOKENIZER_TOWERS
+
+    if not any(getattr(run.model, side).name in CODE_TOKENIZER_TOWERS and not getattr(run.model, side).tokenizer
+               for side in ("query", "item")):
+        return None
+    texts = []
+    for name in run.corpora:
+        for r in _records(name, "train", run.limit):
+            texts += [r["docstring"], r["code"]] if run.task == "code" else [r["text"]]
+    return train_code_tokenizer(texts, vocab_size=run.tokenizer_vocab_size)
+
+
+def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) -> Path:
+    """Train, save to ``run.output`` and write its manifest; returns the output folder."""
+    seed_everything(run.train.seed)
+    from mmssl.encoders import CODE_TOKENIZER_TOWERS
+
+    tokenizer = _code_tokenizer(run)
+    query_tokenizer, item_tokenizer = (tokenizer if getattr(run.model, side).name in CODE_TOKENIZER_TOWERS else None
+                                       for side in ("query", "item"))
+    model = build_dual_encoder(run.model, query_tokenizer, item_tokenizer)
+    dataset, collate, files = build_training_set(run, model)
+    trainer = Trainer(run.train, model, dataset, collate_fn=collate,
+                      extra_config={"run": run}, kind=KIND[run.task])
+    print(f"[mmssl] training {run.task} dual encoder on {len(dataset)} pairs from {', '.join(run.corpora)}; "
+          f"device {trainer.device}, {sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable "
+          "parameters")
+    start = time.perf_counter()
+    last = trainer.fit()
+    seconds = time.perf_counter() - start
+    samples = (run.train.max_steps * run.train.batch_size * run.train.grad_accum)
+    throughput = last.get("samples_per_s")
+    print(f"[mmssl] trained {run.train.max_steps} steps in {seconds / 60:.1f} min; "
+          f"throughput {throughput:.0f} samples/s (last window), {samples / max(seconds, 1e-9):.0f} samples/s overall")
+    if not trainer.is_main:
+        return Path(run.output)
+    model.eval()
+    output = save_dual_encoder(model, run.output, run.model)
+    manifest = {
+        "task": run.task,
+        "command": " ".join(command if command is not None else sys.argv),
+        "seed": run.train.seed,
+        "corpora": run.corpora,
+        "data_hash": _data_hash(files),
+        "train_pairs": len(dataset),
+        "steps": run.train.max_steps,
+        "train_minutes": round(seconds / 60, 2),
+        "samples_per_s": round(samples / max(seconds, 1e-9), 1),
+        "device": str(trainer.device),
+        "torch": torch.__version__,
+        "final_train_loss": last.get("loss"),
+        "run": to_dict(run),
+    }
+    if run.evaluate:
+        manifest["metrics"] = evaluate_trained(run, output)
+    _write_json(output / "manifest.json", manifest)
+    return output
+
+
+def evaluate_trained(run: DualEncoderRun, folder: Path) -> dict:
+    """Test-split metrics of a freshly trained model (baselines included for code)."""
+    from mmssl.eval import evaluate as evaluation
+
+    if run.task == "code":
+        return evaluation.evaluate_code(folder, split="test")
+    return evaluation.evaluate_image(folder, split="test", corpora=run.corpora)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
