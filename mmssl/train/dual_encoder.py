@@ -53,7 +53,7 @@ class DualEncoderRun:
     corpora: list[str] = field(default_factory=lambda: ["emoji", "clipart", "stamps", "game-icons"])
     output: str = "models/clip-default"
     model: DualEncoderConfig = field(default_factory=_clip_defaults)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(run_dir="runs/clip-default"))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(run_dir="runs/clip-default", max_steps=1500))
     keyword_prob: float = 0.3  # image-text: chance a sample's caption is a keyword/alias instead of its name
     tokenizer_vocab_size: int = 8000  # code towers: WordPiece vocabulary trained on the train split
     limit: int | None = None  # cap training pairs per corpus (quick runs and tests)
