@@ -1,7 +1,6 @@
 """``python -m mmssl <command>``: data, train, eval, embed, index, search, serve.
 
 Each command is a thin layer over the library; anything it does can be done from Python.
-Commands whose issue has not landed yet say so and exit with status 2.
 """
 
 from __future__ import annotations
@@ -9,20 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-
-NOT_YET = {
-    "index": "building FAISS indexes",
-    "search": "searching a FAISS index",
-}
-
-
-def _not_yet(command: str):
-    def run(args) -> int:
-        print(f"mmssl {command}: not available yet — {NOT_YET[command]} is planned but not built in this "
-              "version. See README, 'Status'.", file=sys.stderr)
-        return 2
-    return run
-
 
 def _cmd_data(args) -> int:
     from mmssl.data import build as registry
@@ -121,6 +106,60 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _index_sources(args):
+    """(items, source) for ``index build``: exactly one of the source flags."""
+    from mmssl.index import code_corpus_items, code_folder_items, image_corpus_items, image_folder_items
+
+    if args.images:
+        return image_folder_items(args.images)
+    if args.project:
+        return code_folder_items(args.project)
+    if args.corpus == "code":
+        return code_corpus_items(args.split)
+    if args.corpus:
+        return image_corpus_items(args.corpus, args.split)
+    raise ValueError("say what to index: --images FOLDER, --project FOLDER or --corpus NAME")
+
+
+def _cmd_index(args) -> int:
+    from mmssl.index import build_index, index_folder, load_index
+    from mmssl.model import load_model
+
+    if args.index_command == "build":
+        model = load_model(args.model)
+        items, source = _index_sources(args)
+        index = build_index(args.name, model, items, factory=args.factory, batch_size=args.batch_size, source=source)
+    else:
+        index = load_index(index_folder(args.name))
+        if args.index_command == "refresh":
+            index = load_index(index_folder(args.name), model=load_model(index.manifest.model_path))
+            report = index.refresh()
+            print(f"refresh: {len(report.added)} added, {len(report.reembedded)} re-embedded, "
+                  f"{len(report.removed)} removed, {report.unchanged} unchanged")
+    m = index.manifest
+    print(f"{args.name}: {m.count} {m.kind} items, dim {m.dim}, {m.factory}, model {m.model_path} ({m.model_fingerprint})")
+    return 0
+
+
+def _cmd_search(args) -> int:
+    from mmssl.index import index_folder, load_index
+    from mmssl.model import load_model
+
+    if not args.query.strip():
+        raise ValueError("the query is empty; type what you are looking for, e.g. --query \"a red fire truck\"")
+    folder = index_folder(args.index)
+    model = load_model(args.model or load_index(folder).manifest.model_path)
+    index = load_index(folder, model=model)  # checks the model is the one that built the index
+    hits = index.search(model.encode_text([args.query]), k=args.k)[0]
+    if args.json:
+        print(json.dumps([{"id": h.id, "score": h.score, **h.metadata} for h in hits], ensure_ascii=False, indent=2))
+        return 0
+    for rank, h in enumerate(hits, 1):
+        label = h.metadata.get("func_name") or h.metadata.get("caption") or h.metadata.get("text") or ""
+        print(f"{rank:>3}. {h.score:.3f}  {h.metadata.get('path', '')}  {label}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mmssl", description="Self-supervised multimodal retrieval: "
                                      "corpora, training, evaluation, indexes and the search app.")
@@ -178,9 +217,30 @@ def build_parser() -> argparse.ArgumentParser:
         add_config_args(p, DualEncoderRun, base=_train_base(recipe))
     train.set_defaults(func=_cmd_train)
 
-    for name, text in NOT_YET.items():
-        p = sub.add_parser(name, help=f"{text} (not yet)")
-        p.set_defaults(func=_not_yet(name))
+    index = sub.add_parser("index", help="build, refresh or describe a FAISS index under indexes/")
+    index_sub = index.add_subparsers(dest="index_command", required=True, metavar="ACTION")
+    p = index_sub.add_parser("build", help="embed a source with a model and write indexes/NAME atomically")
+    p.add_argument("name", help="index name (indexes/NAME) or a folder path")
+    p.add_argument("--model", required=True, help="model folder, e.g. models/clip-default")
+    p.add_argument("--images", help="a folder of your images (png/jpg/webp, optional captions.csv)")
+    p.add_argument("--project", help="a Python project folder (functions with docstrings)")
+    p.add_argument("--corpus", help="a built corpus: emoji, clipart, stamps, game-icons or code")
+    p.add_argument("--split", default="test", help="corpus split (default: test)")
+    p.add_argument("--factory", help="FAISS factory string (default: Flat / HNSW32 / IVF,PQ by size)")
+    p.add_argument("--batch-size", type=int, default=256)
+    for action, text in (("refresh", "re-embed only changed files of an image-folder index"),
+                         ("info", "print what an index holds")):
+        p = index_sub.add_parser(action, help=text)
+        p.add_argument("name", help="index name (indexes/NAME) or a folder path")
+    index.set_defaults(func=_cmd_index)
+
+    search = sub.add_parser("search", help="search an index with a text query")
+    search.add_argument("--index", required=True, help="indexes/NAME (or a name)")
+    search.add_argument("--query", required=True, help="what to look for")
+    search.add_argument("-k", type=int, default=10, help="number of results")
+    search.add_argument("--model", help="model folder (default: the one recorded in the index manifest)")
+    search.add_argument("--json", action="store_true", help="print JSON")
+    search.set_defaults(func=_cmd_search)
 
     serve = sub.add_parser("serve", help="serve the web app")
     serve.add_argument("--host", default="127.0.0.1")
@@ -191,9 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and args.command not in NOT_YET:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -1,0 +1,21 @@
+"""FAISS indexes with SQLite metadata: build, load, search, add, delete, refresh.
+
+An index is a folder ``indexes/NAME/`` holding ``index.faiss`` (an ``IDMap2`` FAISS index over
+normalised embeddings, inner product), ``meta.sqlite`` (one row per FAISS id) and ``manifest.json``
+(model fingerprint, kind, dim, factory, counts). Writes are atomic folder swaps.
+"""
+
+from mmssl.index.build import build_index, index_folder, indexes_root
+from mmssl.index.errors import (EmptyIndexError, IndexModelMismatchError, IndexNeedsModelError, IndexNotFoundError,
+                                QueryShapeError)
+from mmssl.index.faiss_index import choose_factory
+from mmssl.index.index import Hit, Index, RefreshReport, load_index
+from mmssl.index.items import IndexItem
+from mmssl.index.manifest import IndexManifest
+from mmssl.index.sources import code_corpus_items, code_folder_items, image_corpus_items, image_folder_items
+
+__all__ = [
+    "EmptyIndexError", "Hit", "Index", "IndexItem", "IndexManifest", "IndexModelMismatchError", "IndexNeedsModelError",
+    "IndexNotFoundError", "QueryShapeError", "RefreshReport", "build_index", "choose_factory", "code_corpus_items",
+    "code_folder_items", "image_corpus_items", "image_folder_items", "index_folder", "indexes_root", "load_index",
+]

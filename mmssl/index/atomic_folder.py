@@ -1,0 +1,42 @@
+"""Replacing a whole index folder so that a crash never leaves a half-written index behind.
+
+A write builds the complete new folder beside the old one (``.NAME.tmp-<pid>``), then swaps:
+``NAME -> .NAME.old-<pid>``, ``.NAME.tmp-<pid> -> NAME``, delete the old one. Each rename is
+atomic; a crash between the two renames leaves only ``.NAME.old-<pid>``, which
+:func:`recover_folder` (called by ``load_index``) puts back.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def temp_folder(folder: Path) -> Path:
+    """A fresh, empty ``.NAME.tmp-<pid>`` beside ``folder``."""
+    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def replace_folder(new: Path, folder: Path) -> None:
+    """Move the complete folder ``new`` to ``folder``, replacing what is there."""
+    old = folder.parent / f".{folder.name}.old-{os.getpid()}"
+    if old.exists():
+        shutil.rmtree(old)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(new, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_folder(folder: Path) -> None:
+    """If a swap was interrupted (``folder`` gone, an ``.old`` copy left), put the old copy back."""
+    if folder.exists():
+        return
+    leftovers = sorted(folder.parent.glob(f".{folder.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if leftovers:
+        os.replace(leftovers[-1], folder)

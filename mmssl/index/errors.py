@@ -1,0 +1,25 @@
+"""Errors a user can cause with an index; each message says how to fix it."""
+
+from __future__ import annotations
+
+REBUILD_HINT = "python -m mmssl index build"
+
+
+class IndexNotFoundError(FileNotFoundError):
+    """No built index at the given folder (or the folder is not an index)."""
+
+
+class IndexModelMismatchError(ValueError):
+    """The model given to :func:`~mmssl.index.load_index` is not the one the index was built with."""
+
+
+class IndexNeedsModelError(ValueError):
+    """A write (add, refresh) needs a model to embed new items, but the index was loaded without one."""
+
+
+class EmptyIndexError(ValueError):
+    """A build got no items at all."""
+
+
+class QueryShapeError(ValueError):
+    """Query vectors have the wrong shape or width for this index."""

@@ -1,0 +1,316 @@
+"""A built index on disk (``index.faiss`` + ``meta.sqlite`` + ``manifest.json``) and what you do with it.
+
+    index = load_index("indexes/emoji", model)          # model optional for search by vectors
+    hits = index.search(model.encode_text(["a red fire truck"]), k=10, filter={"folder": "vehicles"})
+    hits[0][0].score, hits[0][0].metadata["path"]
+    index.add(items); index.delete(["/photos/old.png"]); index.refresh()   # image folders
+
+Every write builds the whole new folder beside the old one and swaps it in
+(:mod:`mmssl.index.atomic_folder`), so a crash mid-write leaves the previous index loadable.
+
+Deletes: Flat and IVF remove ids from FAISS and rows from SQLite. HNSW graphs cannot remove ids, so
+their deletes are tombstones (``deleted = 1``) filtered out at search time; once tombstones exceed
+20 % of the stored vectors the write rebuilds the HNSW graph from its own stored vectors (no
+re-embedding) and drops the tombstoned rows. Ids are never reused (``manifest.next_id``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from mmssl.index import faiss_index
+from mmssl.index.atomic_folder import recover_folder, replace_folder, temp_folder
+from mmssl.index.embedding import DEFAULT_BATCH_SIZE, check_model_for_kind, embed_batches
+from mmssl.index.errors import (REBUILD_HINT, IndexModelMismatchError, IndexNeedsModelError, IndexNotFoundError,
+                                QueryShapeError)
+from mmssl.index.filters import Filter, check_filter, matches
+from mmssl.index.items import IndexItem, file_sha1
+from mmssl.index.manifest import IndexManifest, read_manifest, write_manifest
+from mmssl.index.metadata import MetadataStore
+
+FAISS_FILE = "index.faiss"
+META_FILE = "meta.sqlite"
+OVERFETCH = 4  # a filtered/tombstoned search asks FAISS for k * 4, then k * 16, ... until k hits survive
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class Hit:
+    """One search result: the FAISS id, the cosine score and the item's metadata (``path`` included)."""
+
+    id: int
+    score: float
+    metadata: dict
+
+
+@dataclass
+class RefreshReport:
+    added: list[str] = field(default_factory=list)
+    reembedded: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+
+class Index:
+    """A loaded index. Search needs no model; ``add``/``refresh`` need the model it was built with."""
+
+    def __init__(self, folder: Path, manifest: IndexManifest, faiss_index_: faiss.IndexIDMap2,
+                 store: MetadataStore, model=None):
+        self.folder = folder
+        self.manifest = manifest
+        self.faiss_index = faiss_index_
+        self.store = store
+        self.model = model
+
+    def __repr__(self) -> str:
+        m = self.manifest
+        return f"Index({str(self.folder)!r}, kind={m.kind!r}, count={m.count}, factory={m.factory!r}, dim={m.dim})"
+
+    def __len__(self) -> int:
+        return self.manifest.count
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ------------------------------------------------------------------ search
+
+    def search(self, query_vectors: np.ndarray, k: int = 10, filter: Filter | None = None) -> list[list[Hit]]:
+        """Best ``k`` live items for each query row, best first, optionally filtered by metadata.
+
+        Args:
+            query_vectors: (Q, D) or (D,) float; normalised here, so raw model output is fine.
+            filter: see :mod:`mmssl.index.filters`.
+
+        Returns:
+            Q lists of up to ``k`` :class:`Hit`.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        check_filter(filter)
+        queries = np.asarray(query_vectors, dtype=np.float32)
+        if queries.ndim == 1:
+            queries = queries[None, :]  # (1, D)
+        if queries.ndim != 2 or queries.shape[1] != self.manifest.dim:
+            raise QueryShapeError(f"query vectors have shape {queries.shape}; this index needs (Q, "
+                                  f"{self.manifest.dim}): encode the query with the index's model "
+                                  f"({self.manifest.model_path})")
+        queries = faiss_index.normalised(queries)  # (Q, D)
+        results: list[list[Hit]] = [[] for _ in range(len(queries))]
+        total = self.faiss_index.ntotal
+        if total == 0 or len(queries) == 0:
+            return results
+        needs_more = filter is not None or self.manifest.count < total  # tombstones present
+        fetch = min(total, k * OVERFETCH if needs_more else k)
+        pending = list(range(len(queries)))
+        while pending:
+            scores, ids = self.faiss_index.search(queries[pending], fetch)  # (P, fetch) each
+            rows = self.store.rows(np.unique(ids[ids >= 0]).tolist())
+            still = []
+            for row_index, query_index in enumerate(pending):
+                hits = []
+                for item_id, score in zip(ids[row_index], scores[row_index]):
+                    row = rows.get(int(item_id))
+                    if row is None or row.deleted:
+                        continue
+                    metadata = {"path": row.path, **row.metadata}
+                    if matches(filter, metadata):
+                        hits.append(Hit(int(item_id), float(score), metadata))
+                        if len(hits) == k:
+                            break
+                results[query_index] = hits
+                if len(hits) < k and fetch < total:
+                    still.append(query_index)
+            pending = still
+            fetch = min(total, fetch * OVERFETCH)
+        return results
+
+    # ------------------------------------------------------------------ writes
+
+    def _need_model(self, action: str):
+        if self.model is None:
+            raise IndexNeedsModelError(f"Index.{action} embeds new items and needs the model: load the index with "
+                                       f"load_index({str(self.folder)!r}, load_model({self.manifest.model_path!r}))")
+        return self.model
+
+    def add(self, items: Iterable[IndexItem], batch_size: int = DEFAULT_BATCH_SIZE) -> list[int]:
+        """Embed and add ``items``; returns their new ids. One atomic write."""
+        model = self._need_model("add")
+        new_ids: list[int] = []
+
+        def change(index, store, manifest):
+            new_ids.extend(self._add_into(index, store, manifest, model, items, batch_size))
+
+        self._write(change)
+        return new_ids
+
+    def delete(self, paths: Sequence[str | Path]) -> int:
+        """Remove every item whose path is one of ``paths``; returns how many. Needs no model."""
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        wanted = set()
+        for p in paths:
+            wanted.add(str(p))
+            wanted.add(str(Path(p).expanduser().resolve()))
+        removed = []
+
+        def change(index, store, manifest):
+            ids = store.live_ids_for_paths(sorted(wanted))
+            removed.extend(ids)
+            self._remove_from(index, store, manifest, ids)
+
+        if self.store.live_ids_for_paths(sorted(wanted)):
+            self._write(change)
+        return len(removed)
+
+    def refresh(self, folder: str | Path | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> RefreshReport:
+        """Bring an image-folder index up to date with its folder: add new files, re-embed changed ones
+        (mtime changed *and* sha1 changed), drop vanished ones; unchanged files are not re-embedded.
+        """
+        from mmssl.index.sources import image_record_item
+        from mmssl.data.folder import scan_image_folder
+
+        if self.manifest.kind != "image":
+            raise ValueError(f"refresh works on image-folder indexes; {self.folder} holds {self.manifest.kind} "
+                             f"items: rebuild it with `{REBUILD_HINT} ...`")
+        folder = folder or self.manifest.source.get("folder")
+        if folder is None:
+            raise ValueError(f"{self.folder} was not built from an image folder; pass refresh(folder=...)")
+        folder = Path(folder).expanduser().resolve()
+        records = {r["image"]: r for r in scan_image_folder(folder)}
+        report = RefreshReport()
+        known = {row.path: row for row in self.store.live_rows(str(folder) + os.sep)}
+        stale_ids, fresh, mtime_only = [], [], []
+        for path, row in known.items():
+            record = records.get(path)
+            if record is None:
+                stale_ids.append(row.id)
+                report.removed.append(path)
+            elif record["mtime"] != row.mtime:
+                sha1 = file_sha1(path)
+                if sha1 != row.sha1:
+                    stale_ids.append(row.id)
+                    fresh.append(image_record_item(record, sha1=sha1))
+                    report.reembedded.append(path)
+                else:
+                    mtime_only.append((row.id, record["mtime"]))
+                    report.unchanged += 1
+            else:
+                report.unchanged += 1
+        for path, record in records.items():
+            if path not in known:
+                fresh.append(image_record_item(record))
+                report.added.append(path)
+        if not (stale_ids or fresh or mtime_only):
+            return report
+        model = self._need_model("refresh") if fresh else self.model
+
+        def change(index, store, manifest):
+            self._remove_from(index, store, manifest, stale_ids)
+            for item_id, mtime in mtime_only:
+                store.set_mtime(item_id, mtime)
+            if fresh:
+                self._add_into(index, store, manifest, model, fresh, batch_size)
+
+        self._write(change)
+        return report
+
+    # ------------------------------------------------------------------ internals
+
+    def _add_into(self, index, store, manifest, model, items, batch_size) -> list[int]:
+        check_model_for_kind(model, manifest.kind)
+        ids = []
+        for batch, vectors in embed_batches(model, manifest.kind, items, batch_size):
+            batch_ids = np.arange(manifest.next_id, manifest.next_id + len(batch), dtype=np.int64)  # (b,)
+            index.add_with_ids(faiss_index.normalised(vectors), batch_ids)
+            store.insert(batch_ids.tolist(), batch)
+            manifest.next_id += len(batch)
+            ids.extend(batch_ids.tolist())
+        return ids
+
+    @staticmethod
+    def _remove_from(index, store, manifest, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        if faiss_index.supports_remove(manifest.factory):
+            index.remove_ids(np.asarray(ids, dtype=np.int64))
+            store.remove(ids)
+        else:
+            store.tombstone(ids)
+
+    def _write(self, change) -> None:
+        """Copy, change, and swap in the whole index folder (see the module docstring)."""
+        tmp = temp_folder(self.folder)
+        try:
+            # a serialised copy, not clone_index: clone_index leaves IDMap2's reverse map empty (remove_ids aborts)
+            index = faiss.deserialize_index(faiss.serialize_index(self.faiss_index))
+            faiss_index.apply_search_params(index, self.manifest.search_params)
+            store = self.store.copy_to(tmp / META_FILE)
+            manifest = IndexManifest(**{**self.manifest.__dict__})
+            change(index, store, manifest)
+            tombstones = store.tombstoned_ids()
+            if tombstones and len(tombstones) > faiss_index.TOMBSTONE_REBUILD_FRACTION * index.ntotal:
+                index = _rebuild_without(index, tombstones, manifest)
+                store.remove(tombstones)
+            store.commit()
+            manifest.count = store.count()
+            manifest.updated_at = now_iso()
+            store.close()
+            faiss.write_index(index, str(tmp / FAISS_FILE))
+            write_manifest(manifest, tmp)
+            self.store.close()
+            replace_folder(tmp, self.folder)
+        except BaseException:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        self.faiss_index, self.manifest = index, manifest
+        self.store = MetadataStore(self.folder / META_FILE)
+
+
+def _rebuild_without(index: faiss.IndexIDMap2, drop_ids: Sequence[int], manifest: IndexManifest):
+    """A fresh index of the same factory holding every stored vector except ``drop_ids``."""
+    ids, vectors = faiss_index.stored_vectors(index)  # (N,), (N, D)
+    keep = ~np.isin(ids, np.asarray(drop_ids, dtype=np.int64))
+    fresh = faiss_index.new_index(manifest.factory, manifest.dim)
+    faiss_index.apply_search_params(fresh, manifest.search_params)
+    faiss_index.fill(fresh, vectors[keep], ids[keep])
+    return fresh
+
+
+def load_index(folder: str | Path, model=None) -> Index:
+    """Open a built index for search (and, with its model, for add/refresh).
+
+    Raises:
+        IndexNotFoundError: ``folder`` holds no index.
+        IndexModelMismatchError: ``model`` is not the model the index was built with (fingerprint or dim).
+    """
+    from mmssl.index.build import index_folder
+
+    folder = index_folder(folder)
+    recover_folder(folder)
+    manifest = read_manifest(folder)
+    if model is not None:
+        if model.fingerprint != manifest.model_fingerprint or int(model.embed_dim) != manifest.dim:
+            raise IndexModelMismatchError(
+                f"index {folder} was built with model {manifest.model_path} (fingerprint "
+                f"{manifest.model_fingerprint}, dim {manifest.dim}); the given model has fingerprint "
+                f"{model.fingerprint}, dim {model.embed_dim}. Search with the original model, or rebuild the "
+                f"index for this one: `{REBUILD_HINT} {folder.name} --model {getattr(model, 'path', 'MODEL')} ...`")
+    faiss_path = folder / FAISS_FILE
+    if not faiss_path.is_file() or not (folder / META_FILE).is_file():
+        raise IndexNotFoundError(f"{folder} is incomplete ({FAISS_FILE} or {META_FILE} missing); rebuild it with "
+                                 f"`{REBUILD_HINT} ...`")
+    index = faiss.read_index(str(faiss_path))
+    faiss_index.apply_search_params(index, manifest.search_params)
+    return Index(folder, manifest, index, MetadataStore(folder / META_FILE), model)
