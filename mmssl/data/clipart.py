@@ -29,12 +29,12 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from mmssl.data.corpus import saved_report, spread_sample, write_splits
+from mmssl.data.corpus import finish_build, saved_report, spread_sample
 from mmssl.data.fetch import DEB_SOURCES, fetch_deb
 from mmssl.data.paths import corpus_dir, raw_dir
 from mmssl.data.render import RenderJob, render_images
 from mmssl.data.report import CorpusReport
-from mmssl.data.splits import SPLITS, split_of
+from mmssl.data.splits import split_of
 
 CORPUS = "clipart"
 MAX_REPEATS = 5  # a title on more drawings than this names a series; keep this many of them
@@ -328,19 +328,13 @@ def build(out_dir: Path | None = None, *, force: bool = False, limit: int | None
             "text": title, "captions": [title, *clean_keywords(meta.keywords, title, meta.creator)],
             "group": group, "split": split_of(group), "source": CORPUS, "category": meta.category,
         })
-    report.pairs = write_splits(records, out_dir)
-    report.extra.update({
+    return finish_build(records, report, out_dir, started,
         **title_stats,
-        "groups_per_split": {s: len({r["group"] for r in records if r["split"] == s}) for s in SPLITS},
-        "categories": dict(Counter(r["category"] or "none" for r in records).most_common()),
-        "render_seconds": round(render_seconds, 2),
-        "build_seconds": round(time.perf_counter() - started, 2),
-        "limit": limit,
-        "sources": {key: _fetched_marker(key) for key in ("openclipart", "english-words")},
-        "licence": "public domain (Open Clip Art Library); word list: SCOWL (permissive)",
-    })
-    report.save(out_dir / "report.json")
-    return report
+        categories=dict(Counter(r["category"] or "none" for r in records).most_common()),
+        render_seconds=round(render_seconds, 2),
+        limit=limit,
+        sources={key: _fetched_marker(key) for key in ("openclipart", "english-words")},
+        licence="public domain (Open Clip Art Library); word list: SCOWL (permissive)")
 
 
 def _fetched_marker(key: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Iterable
 
@@ -94,3 +95,18 @@ def saved_report(out_dir: Path, limit: int | None) -> CorpusReport | None:
         if saved.extra.get("limit") == limit:
             return saved
     return None
+
+
+def finish_build(records: list[dict], report: CorpusReport, out_dir: Path, started: float, **extra) -> CorpusReport:
+    """Write the splits, record groups per split, ``extra`` and the build time in the report, save it.
+
+    ``started`` is the build's ``time.perf_counter()`` at its start.
+    """
+    report.pairs = write_splits(records, out_dir)
+    report.extra.update({
+        "groups_per_split": {s: len({r["group"] for r in records if r["split"] == s}) for s in SPLITS},
+        **extra,
+        "build_seconds": round(time.perf_counter() - started, 2),
+    })
+    report.save(out_dir / "report.json")
+    return report

@@ -23,13 +23,12 @@ import re
 import time
 from pathlib import Path
 
-from mmssl.data.corpus import saved_report, spread_sample
-from mmssl.data.render import RenderJob, render_images
-from mmssl.data.corpus import write_splits
+from mmssl.data.corpus import finish_build, saved_report, spread_sample
 from mmssl.data.fetch import NPM_SOURCES, fetch_npm
 from mmssl.data.paths import corpus_dir, raw_dir
+from mmssl.data.render import RenderJob, render_images
 from mmssl.data.report import CorpusReport
-from mmssl.data.splits import SPLITS, split_of
+from mmssl.data.splits import split_of
 
 CORPUS = "game-icons"
 _NON_DESCRIPTIVE = re.compile(r"^abstract-\d+$")
@@ -116,20 +115,14 @@ def build(out_dir: Path | None = None, *, force: bool = False, limit: int | None
             "id": f"game-icons:{name}", "image": f"images/{name}.png", "text": caption_of(name),
             "captions": [caption_of(name)], "group": group, "split": split_of(group), "source": CORPUS,
         })
-    report.pairs = write_splits(records, out_dir)
-    report.extra.update({
-        "icons_in_package": len(data["icons"]),
-        "usable_icons": found,
-        "groups_per_split": {s: len({r["group"] for r in records if r["split"] == s}) for s in SPLITS},
-        "renderer": "cairosvg",
-        "render_seconds": round(render_seconds, 2),
-        "build_seconds": round(time.perf_counter() - started, 2),
-        "limit": limit,
-        "sources": {"game-icons": _fetched_marker()},
-        "licence": "CC BY 3.0 (game-icons.net authors; see the package's info.json)",
-    })
-    report.save(out_dir / "report.json")
-    return report
+    return finish_build(records, report, out_dir, started,
+        icons_in_package=len(data["icons"]),
+        usable_icons=found,
+        renderer="cairosvg",
+        render_seconds=round(render_seconds, 2),
+        limit=limit,
+        sources={"game-icons": _fetched_marker()},
+        licence="CC BY 3.0 (game-icons.net authors; see the package's info.json)")
 
 
 def _fetched_marker() -> str:

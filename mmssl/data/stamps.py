@@ -22,13 +22,12 @@ from collections import Counter
 from pathlib import Path
 
 from mmssl.data.clipart import title_key
-from mmssl.data.corpus import saved_report, spread_sample
-from mmssl.data.render import RenderJob, render_images
-from mmssl.data.corpus import write_splits
+from mmssl.data.corpus import finish_build, saved_report, spread_sample
 from mmssl.data.fetch import DEB_SOURCES, fetch_deb
 from mmssl.data.paths import corpus_dir, raw_dir
+from mmssl.data.render import RenderJob, render_images
 from mmssl.data.report import CorpusReport
-from mmssl.data.splits import SPLITS, split_of
+from mmssl.data.splits import split_of
 
 CORPUS = "stamps"
 IMAGE_SUFFIXES = (".png", ".svg")  # in order of preference
@@ -142,20 +141,14 @@ def build(out_dir: Path | None = None, *, force: bool = False, limit: int | None
             "subcategory": folders[1] if len(folders) > 1 else None,
             "original": path.suffix.lstrip("."),
         })
-    report.pairs = write_splits(records, out_dir)
-    report.extra.update({
-        "stamps_with_description": found,
-        "stamps_in_png_and_svg": both,
-        "groups_per_split": {s: len({r["group"] for r in records if r["split"] == s}) for s in SPLITS},
-        "categories": dict(Counter(r["category"] or "none" for r in records).most_common()),
-        "render_seconds": round(render_seconds, 2),
-        "build_seconds": round(time.perf_counter() - started, 2),
-        "limit": limit,
-        "sources": {"stamps": _fetched_marker()},
-        "licence": "GPL-2 (Tux Paint stamps; see the package's debian/copyright)",
-    })
-    report.save(out_dir / "report.json")
-    return report
+    return finish_build(records, report, out_dir, started,
+        stamps_with_description=found,
+        stamps_in_png_and_svg=both,
+        categories=dict(Counter(r["category"] or "none" for r in records).most_common()),
+        render_seconds=round(render_seconds, 2),
+        limit=limit,
+        sources={"stamps": _fetched_marker()},
+        licence="GPL-2 (Tux Paint stamps; see the package's debian/copyright)")
 
 
 def _fetched_marker() -> str:
