@@ -92,15 +92,19 @@ def _features(tower, texts: list[str]) -> torch.Tensor:
     return features
 
 
-def build_training_set(run: DualEncoderRun, model):
-    """(dataset, collate_fn, data files) for ``run.task`` from the train splits of ``run.corpora``."""
+def train_records(run: DualEncoderRun) -> list[dict]:
+    """The train-split records of every corpus of ``run`` (read once, shared by tokenizer and dataset)."""
+    return [r for name in run.corpora for r in _records(name, "train", run.limit)]
+
+
+def build_training_set(run: DualEncoderRun, model, records: list[dict]):
+    """(dataset, collate_fn, data files) for ``run.task`` from ``records`` (see :func:`train_records`)."""
     from mmssl.data.pairs import CodePairs, ImageTextPairs, PairCollator, caption_choices, load_images
 
     files = [split_file(name, "train") for name in run.corpora]
     query_locked = model.query_tower.locked
     query_tokenize = None if query_locked else model.query_tower.tokenize
     if run.task == "image-text":
-        records = [r for name in run.corpora for r in _records(name, "train", run.limit)]
         captions = caption_choices(records)
         rows, matrix = None, None
         if query_locked:
@@ -111,13 +115,12 @@ def build_training_set(run: DualEncoderRun, model):
         dataset = ImageTextPairs(images, captions, model.item_tower.transform(train=True), run.keyword_prob,
                                  rows, matrix)
         return dataset, PairCollator(query_tokenize), files
-    records = [r for name in run.corpora for r in _records(name, "train", run.limit)]
     docstrings, codes = [r["docstring"] for r in records], [r["code"] for r in records]
     features = _features(model.query_tower, docstrings) if query_locked else None
     return CodePairs(docstrings, codes, features), PairCollator(query_tokenize, model.item_tower.tokenize), files
 
 
-def _code_tokenizer(run: DualEncoderRun):
+def _code_tokenizer(run: DualEncoderRun, records: list[dict]):
     """Train the code WordPiece tokenizer on the train split's code and docstrings, if a tower needs one."""
     from mmssl.encoders import CODE_TOKENIZER_TOWERS
 
@@ -125,9 +128,8 @@ def _code_tokenizer(run: DualEncoderRun):
                for side in ("query", "item")):
         return None
     texts = []
-    for name in run.corpora:
-        for r in _records(name, "train", run.limit):
-            texts += [r["docstring"], r["code"]] if run.task == "code" else [r["text"]]
+    for r in records:
+        texts += [r["docstring"], r["code"]] if run.task == "code" else [r["text"]]
     return train_code_tokenizer(texts, vocab_size=run.tokenizer_vocab_size)
 
 
@@ -136,11 +138,12 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
     seed_everything(run.train.seed)
     from mmssl.encoders import CODE_TOKENIZER_TOWERS
 
-    tokenizer = _code_tokenizer(run)
+    records = train_records(run)
+    tokenizer = _code_tokenizer(run, records)
     query_tokenizer, item_tokenizer = (tokenizer if getattr(run.model, side).name in CODE_TOKENIZER_TOWERS else None
                                        for side in ("query", "item"))
     model = build_dual_encoder(run.model, query_tokenizer, item_tokenizer)
-    dataset, collate, files = build_training_set(run, model)
+    dataset, collate, files = build_training_set(run, model, records)
     trainer = Trainer(run.train, model, dataset, collate_fn=collate,
                       extra_config={"run": run}, kind=KIND[run.task])
     print(f"[mmssl] training {run.task} dual encoder on {len(dataset)} pairs from {', '.join(run.corpora)}; "
