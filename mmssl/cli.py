@@ -82,9 +82,14 @@ def _cmd_embed(args) -> int:
 
 
 def _cmd_serve(args) -> int:
-    from mmssl.app.browser import serve
+    from mmssl.app import AppConfig, serve
 
-    serve(host=args.host, port=args.port)
+    config = AppConfig(host=args.host, port=args.port, image_model=args.image_model, code_model=args.code_model,
+                       auth=args.auth, share=args.share, allow_folders=args.allow_folder or [],
+                       build_missing=args.build_missing, max_k=args.max_k)
+    if args.index:
+        config.indexes = args.index
+    serve(config)
     return 0
 
 
@@ -103,6 +108,30 @@ def _cmd_train(args) -> int:
 
     run = resolve_config(DualEncoderRun, args, base=_train_base(args.recipe))
     print(f"model saved to {train_dual_encoder(run)}")
+    return 0
+
+
+def _cmd_pretrain(args) -> int:
+    from mmssl.config import resolve_config
+    from mmssl.pretext.registry import PretextRun, pretext_run_defaults, pretrain
+
+    run = resolve_config(PretextRun, args, base=pretext_run_defaults(args.method))
+    if run.method != args.method:
+        raise ValueError(f"--method {run.method!r} contradicts the command's method {args.method!r}")
+    print(f"pretrained encoder in {pretrain(run)} (use it as TowerConfig(name={run.encoder.name!r}, "
+          f"pretrained=<that folder>))")
+    return 0
+
+
+def _cmd_contrastive(args) -> int:
+    from mmssl.config import resolve_config
+    from mmssl.contrastive.pretrain import ContrastiveRun, contrastive_run_defaults, pretrain_contrastive
+
+    run = resolve_config(ContrastiveRun, args, base=contrastive_run_defaults(args.method))
+    if run.method != args.method:
+        raise ValueError(f"--method {run.method!r} contradicts the command's method {args.method!r}")
+    print(f"pretrained encoder in {pretrain_contrastive(run)} (use it as TowerConfig(name={run.encoder.name!r}, "
+          f"pretrained=<that folder>))")
     return 0
 
 
@@ -126,9 +155,16 @@ def _cmd_index(args) -> int:
     from mmssl.model import load_model
 
     if args.index_command == "build":
-        model = load_model(args.model)
+        from mmssl.index.build import build_world
+        from mmssl.train.trainer import resolve_device
+
+        rank, _ = build_world()  # under torchrun: this process embeds its shard, rank 0 merges
+        model = load_model(args.model, device=resolve_device("auto"))  # CUDA: this rank's GPU
         items, source = _index_sources(args)
-        index = build_index(args.name, model, items, factory=args.factory, batch_size=args.batch_size, source=source)
+        index = build_index(args.name, model, items, factory=args.factory, batch_size=args.batch_size, source=source,
+                            chunk_size=args.chunk_size)
+        if rank != 0:
+            return 0
     else:
         index = load_index(index_folder(args.name))
         if args.index_command == "refresh":
@@ -217,9 +253,29 @@ def build_parser() -> argparse.ArgumentParser:
         add_config_args(p, DualEncoderRun, base=_train_base(recipe))
     train.set_defaults(func=_cmd_train)
 
+    pretrain_parser = sub.add_parser("pretrain", help="pretrain a tower with a pretext task (same as scripts/pretrain.py)")
+    methods = pretrain_parser.add_subparsers(dest="method", required=True, metavar="METHOD")
+    from mmssl.pretext.registry import METHODS, PretextRun, pretext_run_defaults
+
+    for method, spec in METHODS.items():
+        add_config_args(methods.add_parser(method, help=spec.description.replace("%", "%%")), PretextRun,
+                        base=pretext_run_defaults(method))
+    pretrain_parser.set_defaults(func=_cmd_pretrain)
+
+    contrastive = sub.add_parser("contrastive", help="pretrain a tower with a contrastive method "
+                                 "(same as scripts/pretrain_contrastive.py)")
+    contrastive_methods = contrastive.add_subparsers(dest="method", required=True, metavar="METHOD")
+    from mmssl.contrastive.pretrain import METHOD_HELP, ContrastiveRun, contrastive_run_defaults
+
+    for method, text in METHOD_HELP.items():
+        add_config_args(contrastive_methods.add_parser(method, help=text), ContrastiveRun,
+                        base=contrastive_run_defaults(method))
+    contrastive.set_defaults(func=_cmd_contrastive)
+
     index = sub.add_parser("index", help="build, refresh or describe a FAISS index under indexes/")
     index_sub = index.add_subparsers(dest="index_command", required=True, metavar="ACTION")
-    p = index_sub.add_parser("build", help="embed a source with a model and write indexes/NAME atomically")
+    p = index_sub.add_parser("build", help="embed a source with a model and write indexes/NAME atomically "
+                             "(resumable; torchrun --nproc_per_node N -m mmssl index build ... shards it)")
     p.add_argument("name", help="index name (indexes/NAME) or a folder path")
     p.add_argument("--model", required=True, help="model folder, e.g. models/clip-default")
     p.add_argument("--images", help="a folder of your images (png/jpg/webp, optional captions.csv)")
@@ -228,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="corpus split (default: test)")
     p.add_argument("--factory", help="FAISS factory string (default: Flat / HNSW32 / IVF,PQ by size)")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--chunk-size", type=int, default=4096, help="items per resumable chunk of embeddings "
+                   "(re-running an interrupted build reuses finished chunks; the unit of sharding under torchrun)")
     for action, text in (("refresh", "re-embed only changed files of an image-folder index"),
                          ("info", "print what an index holds")):
         p = index_sub.add_parser(action, help=text)
@@ -242,9 +300,26 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print JSON")
     search.set_defaults(func=_cmd_search)
 
-    serve = sub.add_parser("serve", help="serve the web app")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=7860)
+    from mmssl.app.config import AUTH_ENV, DEFAULT_CODE_INDEX, DEFAULT_IMAGE_INDEX, AppConfig
+
+    defaults = AppConfig()
+    serve = sub.add_parser("serve", help="serve the search app (images, code, indexes)")
+    serve.add_argument("--host", default=defaults.host, help="interface to bind (default: 127.0.0.1, this machine "
+                       "only; 0.0.0.0 opens it to the network)")
+    serve.add_argument("--port", type=int, default=defaults.port)
+    serve.add_argument("--index", action="append", metavar="NAME_OR_FOLDER",
+                       help=f"an index to load (repeatable; default: {DEFAULT_IMAGE_INDEX} and {DEFAULT_CODE_INDEX})")
+    serve.add_argument("--image-model", default=defaults.image_model, help="model for image indexes' queries")
+    serve.add_argument("--code-model", default=defaults.code_model, help="model for code indexes' queries")
+    serve.add_argument("--auth", default=None, metavar="USER:PASSWORD",
+                       help=f"require this login (default: ${AUTH_ENV} if set, else no login)")
+    serve.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")
+    serve.add_argument("--allow-folder", action="append", metavar="FOLDER",
+                       help="a folder users may index from the Indexes tab (repeatable; default: none)")
+    serve.add_argument("--build-missing", action="store_true",
+                       help=f"first build the default indexes ({DEFAULT_IMAGE_INDEX}: emoji + clipart, "
+                       f"{DEFAULT_CODE_INDEX}: the code corpus) if they are missing")
+    serve.add_argument("--max-k", type=int, default=defaults.max_k, help="the most results a query may ask for")
     serve.set_defaults(func=_cmd_serve)
     return parser
 

@@ -86,18 +86,25 @@ class ImageTextPairs(Dataset):
 
 
 class CodePairs(Dataset):
-    """(docstring, code) pairs; ``query_features`` (N, D) replaces the docstring for a locked query tower."""
+    """(docstring, code) pairs; ``query_features`` (N, D) replaces the docstring for a locked query tower,
+    and ``item_states`` (a :class:`~mmssl.encoders.cache.StateCache` holding every code) replaces the
+    code by its frozen-part token states (L, H) for a partially frozen item tower."""
 
-    def __init__(self, docstrings: list[str], codes: list[str], query_features: torch.Tensor | None = None):
+    def __init__(self, docstrings: list[str], codes: list[str], query_features: torch.Tensor | None = None,
+                 item_states=None):
         if len(docstrings) != len(codes):
             raise ValueError(f"{len(docstrings)} docstrings but {len(codes)} functions")
         self.docstrings, self.codes, self.query_features = docstrings, codes, query_features
+        self.item_states = item_states
 
     def __len__(self) -> int:
         return len(self.codes)
 
     def __getitem__(self, i: int) -> dict:
-        sample = {"item": self.codes[i]}
+        if self.item_states is not None:
+            sample = {"item_states": self.item_states.states(self.codes[i])}  # (L, H) float16
+        else:
+            sample = {"item": self.codes[i]}
         if self.query_features is not None:
             sample["query_features"] = self.query_features[i]  # (D,)
         else:
@@ -106,7 +113,9 @@ class CodePairs(Dataset):
 
 
 class PairCollator:
-    """List of samples -> batch: tensors stacked, strings tokenised by the side's tower."""
+    """List of samples -> batch: tensors stacked, strings tokenised by the side's tower, and ragged
+    ``{side}_states`` (L_i, H) padded to ``{side}_states`` (B, L, H) float32 with
+    ``{side}_states_mask`` (B, L)."""
 
     def __init__(self, query_tokenize: Callable | None = None, item_tokenize: Callable | None = None):
         self.tokenize = {"query": query_tokenize, "item": item_tokenize}
@@ -115,10 +124,20 @@ class PairCollator:
         batch = {}
         for key in samples[0]:
             values = [s[key] for s in samples]
-            if isinstance(values[0], str):
+            if key.endswith("_states"):
+                batch[key], batch[f"{key}_mask"] = pad_states(values)
+            elif isinstance(values[0], str):
                 if self.tokenize.get(key) is None:
                     raise ValueError(f"batch[{key!r}] holds strings but no tokenizer was given for that side")
                 batch[key] = self.tokenize[key](values)
             else:
                 batch[key] = torch.stack(values)  # (B, ...)
         return batch
+
+
+def pad_states(states: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ragged (L_i, H) token states -> ((B, L, H) float32 zero-padded, (B, L) long attention mask)."""
+    lengths = torch.tensor([len(s) for s in states])  # (B,)
+    padded = torch.nn.utils.rnn.pad_sequence([s.float() for s in states], batch_first=True)  # (B, L, H)
+    mask = (torch.arange(padded.shape[1]) < lengths[:, None]).long()  # (B, L)
+    return padded, mask

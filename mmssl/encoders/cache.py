@@ -84,3 +84,100 @@ class FeatureCache:
         tmp_hashes.write_text("\n".join(order) + "\n")
         os.replace(tmp_vectors, self.folder / "vectors.npy")
         os.replace(tmp_hashes, self.folder / "hashes.txt")
+
+
+class StateCache:
+    """Frozen-part token states of a partially frozen tower, per text, on disk; computed once.
+
+    For a tower with ``frozen_layers`` (see :class:`mmssl.encoders.text.MiniLMTower`) the output of
+    the frozen part never changes during training, so each text's (L, H) states are computed once
+    and every step runs only the trainable top layers. Storage under
+    ``<root>/<name>-states-<hash of the frozen weights>/``: ``states.f16`` (all texts' states
+    back to back, float16, read through a memory map: the cache never sits in RAM) and
+    ``index.tsv`` (sha1, row offset, length per text), rewritten atomically after each chunk, so a
+    killed precompute resumes where it stopped.
+    """
+
+    def __init__(self, tower: Tower, root: Path | None = None):
+        if not getattr(tower.config, "frozen_layers", 0) or not hasattr(tower, "frozen_states"):
+            raise ValueError(f"StateCache needs a tower with frozen layers (frozen_layers > 0); "
+                             f"{tower.config.name!r} has none")
+        self.tower = tower
+        self.folder = Path(root or default_cache_root()) / f"{tower.config.name}-states-{self._fingerprint(tower)}"
+        self.width = tower.output_dim
+        self._rows: dict[str, tuple[int, int]] = {}
+        self._end = 0  # rows (tokens) written
+        self._memmap: np.memmap | None = None
+        index = self.folder / "index.tsv"
+        if index.exists():
+            for line in index.read_text().splitlines():
+                h, offset, length = line.split("\t")
+                self._rows[h] = (int(offset), int(length))
+                self._end = max(self._end, int(offset) + int(length))
+
+    @staticmethod
+    def _fingerprint(tower: Tower) -> str:
+        digest = hashlib.sha1()
+        digest.update(json.dumps({"max_length": tower.config.max_length,
+                                  "frozen_layers": tower.config.frozen_layers}).encode())
+        state = tower.state_dict()
+        for name in sorted(tower.frozen_parameter_names()):
+            digest.update(name.encode())
+            digest.update(state[name].detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def ensure(self, texts: list[str], batch_size: int = 32, chunk: int = 1024, progress: bool = True) -> None:
+        """Compute and store the states of every text not cached yet (shortest first, in chunks)."""
+        from tqdm.auto import tqdm
+
+        todo: dict[str, str] = {}
+        for t in texts:
+            h = text_hash(t)
+            if h not in self._rows and h not in todo:
+                todo[h] = t
+        if not todo:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        items = sorted(todo.items(), key=lambda kv: len(kv[1]))  # similar lengths share a batch: less padding
+        device = next(self.tower.parameters()).device
+        was_training = self.tower.training
+        self.tower.eval()
+        bar = tqdm(total=len(items), desc=f"{self.tower.config.name} frozen states", disable=not progress)
+        with open(self.folder / "states.f16", "r+b" if (self.folder / "states.f16").exists() else "wb") as f:
+            f.seek(self._end * self.width * 2)
+            f.truncate()  # bytes past the index are from an interrupted chunk
+            for start in range(0, len(items), chunk):
+                for b in range(start, min(start + chunk, len(items)), batch_size):
+                    part = items[b:min(b + batch_size, start + chunk, len(items))]
+                    inputs = {k: v.to(device) for k, v in self.tower.prepare([t for _, t in part]).items()}
+                    states, mask = self.tower.frozen_states(inputs)  # (b, L, H), (b, L)
+                    lengths = mask.sum(1).tolist()
+                    for (h, _), state, length in zip(part, states, lengths):
+                        f.write(state[:length].to(torch.float16).cpu().numpy().tobytes())
+                        self._rows[h] = (self._end, length)
+                        self._end += length
+                    bar.update(len(part))
+                f.flush()
+                os.fsync(f.fileno())
+                self._write_index()
+        bar.close()
+        self.tower.train(was_training)
+        self._memmap = None
+
+    def _write_index(self) -> None:
+        tmp = self.folder / ".index.tsv.tmp"
+        tmp.write_text("".join(f"{h}\t{o}\t{n}\n" for h, (o, n) in self._rows.items()))
+        os.replace(tmp, self.folder / "index.tsv")
+
+    def states(self, text: str) -> torch.Tensor:
+        """(L, H) float16 states of one cached text (KeyError if :meth:`ensure` has not seen it)."""
+        h = text_hash(text)
+        if h not in self._rows:
+            raise KeyError(f"text {text[:40]!r} is not in the state cache at {self.folder}; call ensure() first")
+        if self._memmap is None:
+            self._memmap = np.memmap(self.folder / "states.f16", dtype=np.float16, mode="r").reshape(-1, self.width)
+        offset, length = self._rows[h]
+        return torch.from_numpy(np.array(self._memmap[offset:offset + length]))

@@ -11,7 +11,13 @@ they search (an image, a function). The loss and its learnable scale are
 Precomputed features: a locked tower always gives the same features, so a data pipeline may
 compute them once (``tower.encode(raw_items)``) and pass them as ``batch["query_features"]`` /
 ``batch["item_features"]`` (B, D); the tower is then skipped (how the default CPU models train
-fast with MiniLM locked).
+fast with MiniLM locked). Likewise a partially frozen MiniLM (``frozen_layers``) takes its frozen
+part's token states as ``batch["{side}_states"]`` (B, L, H) + ``batch["{side}_states_mask"]`` (B, L)
+and runs only its trainable top layers.
+
+``projection_init="identity"`` starts both projections at the identity (needs equal tower widths
+and ``embed_dim``), so a model whose towers already share a space (MiniLM on both sides) starts
+exactly at that space's zero-shot retrieval and training moves on from there.
 
 Saved models are folders: ``model.safetensors`` + ``config.json`` (+ ``{side}_tokenizer.json`` for
 code towers). A locked MiniLM tower is left out of the weights (its package holds them), which
@@ -25,6 +31,7 @@ import os
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +60,7 @@ class DualEncoderConfig:
     embed_dim: int = 256
     init_temperature: float = 0.07
     max_logit_scale: float = 100.0
+    projection_init: Literal["random", "identity"] = "random"
 
 
 class DualEncoder(nn.Module):
@@ -63,11 +71,20 @@ class DualEncoder(nn.Module):
     """
 
     def __init__(self, query_tower: Tower, item_tower: Tower, embed_dim: int = 256, init_temperature: float = 0.07,
-                 max_logit_scale: float = 100.0, config: DualEncoderConfig | None = None):
+                 max_logit_scale: float = 100.0, config: DualEncoderConfig | None = None,
+                 projection_init: Literal["random", "identity"] = "random"):
         super().__init__()
         self.query_tower, self.item_tower = query_tower, item_tower
         self.query_projection = nn.Linear(query_tower.output_dim, embed_dim, bias=False)
         self.item_projection = nn.Linear(item_tower.output_dim, embed_dim, bias=False)
+        if projection_init == "identity":
+            if not query_tower.output_dim == item_tower.output_dim == embed_dim:
+                raise ValueError(f"projection_init='identity' needs both towers' widths ({query_tower.output_dim}, "
+                                 f"{item_tower.output_dim}) equal to embed_dim ({embed_dim})")
+            nn.init.eye_(self.query_projection.weight)
+            nn.init.eye_(self.item_projection.weight)
+        elif projection_init != "random":
+            raise ValueError(f"projection_init must be 'random' or 'identity', got {projection_init!r}")
         self.contrastive_loss = SymmetricInfoNCELoss(init_temperature, max_logit_scale, learnable=True)
         self.embed_dim = embed_dim
         self.config = config
@@ -93,6 +110,14 @@ class DualEncoder(nn.Module):
 
     def _side(self, batch: dict, side: str) -> torch.Tensor:
         tower: Tower = getattr(self, f"{side}_tower")
+        states = batch.get(f"{side}_states")
+        if states is not None:
+            if not getattr(tower.config, "frozen_layers", 0):
+                raise ValueError(f"batch['{side}_states'] holds frozen-part states, but the {side} tower "
+                                 f"{tower.config.name!r} has no frozen layers; pass batch['{side}']")
+            features = tower.forward_from_states(states.to(self.query_projection.weight.dtype),
+                                                 batch[f"{side}_states_mask"])
+            return getattr(self, f"project_{side}")(features)
         features = batch.get(f"{side}_features")
         if features is None:
             return getattr(self, f"encode_{side}")(batch[side])
@@ -106,8 +131,21 @@ class DualEncoder(nn.Module):
         return getattr(self, f"project_{side}")(features.to(self.query_projection.weight.dtype))
 
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        queries = self._side(batch, "query")  # (B, E)
-        items = self._side(batch, "item")  # (B, E)
+        return self.loss_from_embeddings(self._side(batch, "query"), self._side(batch, "item"))
+
+    # The loss split at the embeddings, for gradient caching (mmssl.train.gradcache).
+    sides = SIDES
+
+    def embed_side(self, batch: dict, side: str) -> torch.Tensor:
+        """(B, E) unit rows of one side of a training batch (from inputs, features or states)."""
+        return self._side(batch, side)
+
+    def cheap_side(self, batch: dict, side: str) -> bool:
+        """Precomputed features only pass through the projection: no need to re-run them in chunks."""
+        return batch.get(f"{side}_features") is not None
+
+    def loss_from_embeddings(self, queries: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Symmetric InfoNCE of (B, E) ``queries`` against (B, E) ``items``, and the in-batch accuracy."""
         loss = self.contrastive_loss(queries, items)
         with torch.no_grad():
             similarity = queries @ items.T  # (B, B), positives on the diagonal
@@ -132,12 +170,30 @@ def build_dual_encoder(config: DualEncoderConfig, query_tokenizer: Tokenizer | N
                        item_tokenizer: Tokenizer | None = None) -> DualEncoder:
     """Build both towers from ``config`` (code towers take their tokenizer here or from the config)."""
     return DualEncoder(build_tower(config.query, query_tokenizer), build_tower(config.item, item_tokenizer),
-                       config.embed_dim, config.init_temperature, config.max_logit_scale, config=config)
+                       config.embed_dim, config.init_temperature, config.max_logit_scale, config=config,
+                       projection_init=config.projection_init)
 
 
 def _weights_from_package(tower_config: TowerConfig) -> bool:
     """A locked MiniLM never changes: its weights are read back from the MiniLM package."""
     return tower_config.name == "minilm" and tower_config.pretrained == "minilm" and tower_config.locked
+
+
+def _frozen_from_package(tower_config: TowerConfig) -> bool:
+    """A pretrained MiniLM fine-tuned above ``frozen_layers``: the frozen part comes from the package."""
+    return tower_config.name == "minilm" and tower_config.pretrained == "minilm" and tower_config.frozen_layers > 0
+
+
+def _package_keys(model: "DualEncoder", config: DualEncoderConfig) -> set[str]:
+    """``state_dict`` keys of ``model`` whose values the MiniLM package holds (left out of saved files)."""
+    keys = set()
+    for side in SIDES:
+        tower, tower_config = getattr(model, f"{side}_tower"), getattr(config, side)
+        if _weights_from_package(tower_config):
+            keys |= {f"{side}_tower.{k}" for k in tower.state_dict()}
+        elif _frozen_from_package(tower_config):
+            keys |= {f"{side}_tower.{k}" for k in tower.frozen_parameter_names()}
+    return keys
 
 
 def save_dual_encoder(model: DualEncoder, folder: str | Path, config: DualEncoderConfig | None = None) -> Path:
@@ -160,8 +216,8 @@ def save_dual_encoder(model: DualEncoder, folder: str | Path, config: DualEncode
         if _weights_from_package(tower_config):
             skipped.append(f"{side}_tower.")
         tower_configs[side] = tower_config
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()
-             if not k.startswith(tuple(skipped))}
+    from_package = _package_keys(model, config)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k not in from_package}
     from safetensors.torch import save_file
 
     save_file(state, str(tmp / "model.safetensors"), metadata={"kind": DUAL_ENCODER_KIND})
@@ -207,14 +263,14 @@ def load_dual_encoder(folder: str | Path, device: str | torch.device = "cpu") ->
         if tower_config.tokenizer:
             tokenizers[side] = load_code_tokenizer(folder / tower_config.tokenizer)
             tower_config = replace(tower_config, tokenizer="")
-        if not _weights_from_package(tower_config):
+        if not _weights_from_package(tower_config) and not _frozen_from_package(tower_config):
             tower_config = replace(tower_config, pretrained="scratch")  # the weights come from the file
         config = replace(config, **{side: tower_config})
     model = build_dual_encoder(config, tokenizers.get("query"), tokenizers.get("item"))
     state = load_file(str(weights_file))
-    from_package = tuple(f"{side}." for side in meta.get("weights_from_package", []))
+    from_package = _package_keys(model, config)
     own = model.state_dict()
-    missing = sorted(k for k in set(own) - set(state) if not k.startswith(from_package))
+    missing = sorted(k for k in set(own) - set(state) if k not in from_package)
     unexpected = sorted(set(state) - set(own))
     mismatched = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or unexpected or mismatched:

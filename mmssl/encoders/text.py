@@ -9,6 +9,11 @@
   Features are sentence-transformers' embedding: the mean of the token states over the attention
   mask, L2-normalised (384-d). ``pretrained="minilm"`` loads the weights, ``"scratch"`` builds the
   same BERT randomly initialised (the random-init baseline). Usually locked (LiT).
+
+  Partial fine-tuning: ``frozen_layers=N`` freezes the embeddings and the first N transformer
+  layers (kept in eval mode, no dropout) and trains the rest. The frozen part's output then never
+  changes, so a data pipeline can compute it once (:class:`mmssl.encoders.cache.StateCache`) and
+  run only the top layers per step: ``forward_from_states(*frozen_states(inputs))`` is ``forward``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
+from torch import nn
 
 from mmssl.encoders.image import register_model_configs
 from mmssl.encoders.tokenizer import CHARS_PER_TOKEN
@@ -88,6 +94,48 @@ class MiniLMTower(Tower):
         self.bert.pooler = None
         self.hf_tokenizer = AutoTokenizer.from_pretrained(path)
         self.output_dim = int(bert_config.hidden_size)
+        layers = bert_config.num_hidden_layers
+        if not 0 <= config.frozen_layers <= layers:
+            raise ValueError(f"minilm frozen_layers must be in [0, {layers}], got {config.frozen_layers}")
+        for p in self.frozen_modules().parameters():
+            p.requires_grad_(False)
+
+    def frozen_modules(self) -> nn.ModuleList:
+        """The embeddings and the first ``frozen_layers`` layers (empty when nothing is frozen)."""
+        n = self.config.frozen_layers
+        return nn.ModuleList([self.bert.embeddings, *self.bert.encoder.layer[:n]] if n else [])
+
+    def frozen_parameter_names(self) -> list[str]:
+        """``state_dict`` keys of the frozen part: they equal the package's weights when pretrained."""
+        n = self.config.frozen_layers
+        prefixes = ("bert.embeddings.", *(f"bert.encoder.layer.{i}." for i in range(n))) if n else ()
+        return [name for name in self.state_dict() if name.startswith(prefixes)]
+
+    def train(self, mode: bool = True) -> "MiniLMTower":
+        super().train(mode)
+        self.frozen_modules().train(False)  # frozen layers never use dropout: cached states stay exact
+        return self
+
+    def _attention_mask(self, states: torch.Tensor, attention_mask: torch.Tensor):
+        from transformers.masking_utils import create_bidirectional_mask
+
+        return create_bidirectional_mask(config=self.bert.config, inputs_embeds=states, attention_mask=attention_mask)
+
+    def frozen_states(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token states after the frozen part: ((B, L, H), the (B, L) attention mask); no gradient."""
+        with torch.no_grad():
+            states = self.bert.embeddings(input_ids=inputs["input_ids"], token_type_ids=inputs.get("token_type_ids"))
+            mask = self._attention_mask(states, inputs["attention_mask"])
+            for layer in self.bert.encoder.layer[:self.config.frozen_layers]:
+                states = layer(states, mask)  # (B, L, H)
+        return states, inputs["attention_mask"]
+
+    def forward_from_states(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The trainable top layers + pooling on frozen-part states (B, L, H) -> (B, H) unit rows."""
+        mask = self._attention_mask(states, attention_mask)
+        for layer in self.bert.encoder.layer[self.config.frozen_layers:]:
+            states = layer(states, mask)  # (B, L, H)
+        return _mean_pool(states, attention_mask)
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         clipped = [t[: self.config.max_length * CHARS_PER_TOKEN] for t in texts]
@@ -98,10 +146,16 @@ class MiniLMTower(Tower):
     prepare = tokenize
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        states = self.bert(**inputs).last_hidden_state  # (B, L, H)
-        mask = inputs["attention_mask"].unsqueeze(-1).to(states.dtype)  # (B, L, 1)
-        mean = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, H)
-        return F.normalize(mean, dim=-1)
+        if self.config.frozen_layers:
+            return self.forward_from_states(*self.frozen_states(inputs))
+        return _mean_pool(self.bert(**inputs).last_hidden_state, inputs["attention_mask"])
+
+
+def _mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """sentence-transformers' pooling: mean of (B, L, H) token states over the mask, L2-normalised."""
+    mask = attention_mask.unsqueeze(-1).to(states.dtype)  # (B, L, 1)
+    mean = (states * mask).sum(1) / mask.sum(1).clamp(min=1e-9)  # (B, H)
+    return F.normalize(mean, dim=-1)
 
 
 def build_open_clip_text_tower(config: TowerConfig, tokenizer: Tokenizer | None = None, *,

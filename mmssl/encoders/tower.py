@@ -48,6 +48,7 @@ class TowerConfig:
     kernel_size: int = 5  # 1D-CNN
     pooling: Literal["mean", "max", "attention"] = "mean"
     hflip: bool = True  # image towers: random horizontal flip in the train transform
+    frozen_layers: int = 0  # minilm: freeze the embeddings + first N of its 6 layers (partial fine-tuning)
 
 
 class Tower(nn.Module):

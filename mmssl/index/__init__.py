@@ -3,6 +3,10 @@
 An index is a folder ``indexes/NAME/`` holding ``index.faiss`` (an ``IDMap2`` FAISS index over
 normalised embeddings, inner product), ``meta.sqlite`` (one row per FAISS id) and ``manifest.json``
 (model fingerprint, kind, dim, factory, counts). Writes are atomic folder swaps.
+
+Builds embed in resumable chunks (:mod:`mmssl.index.chunks`: a killed build, run again, embeds only
+what is missing) and shard across processes under ``torchrun`` (:mod:`mmssl.index.build`). Filtered
+searches hand FAISS an ``IDSelector`` of the filter's ids (:mod:`mmssl.index.filters`).
 """
 
 from mmssl.index.build import build_index, index_folder, indexes_root

@@ -3,7 +3,8 @@
 A write builds the complete new folder beside the old one (``.NAME.tmp-<pid>``), then swaps:
 ``NAME -> .NAME.old-<pid>``, ``.NAME.tmp-<pid> -> NAME``, delete the old one. Each rename is
 atomic; a crash between the two renames leaves only ``.NAME.old-<pid>``, which
-:func:`recover_folder` (called by ``load_index``) puts back.
+:func:`recover_folder` (called by ``load_index``) puts back. A process killed mid-write leaves its
+``.NAME.tmp-<pid>``; the next write removes temp folders whose process is gone.
 """
 
 from __future__ import annotations
@@ -13,8 +14,22 @@ import shutil
 from pathlib import Path
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
 def temp_folder(folder: Path) -> Path:
-    """A fresh, empty ``.NAME.tmp-<pid>`` beside ``folder``."""
+    """A fresh, empty ``.NAME.tmp-<pid>`` beside ``folder`` (leftovers of dead processes are removed)."""
+    for leftover in folder.parent.glob(f".{folder.name}.tmp-*"):
+        pid = leftover.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
     tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)

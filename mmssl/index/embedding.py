@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -54,11 +53,10 @@ def batches(items: Iterable[IndexItem], batch_size: int) -> Iterator[list[IndexI
 
 
 def embed_batches(model, kind: str, items: Iterable[IndexItem], batch_size: int = DEFAULT_BATCH_SIZE,
-                  *, progress: bool = True, corpus_digest=None) -> Iterator[tuple[list[IndexItem], np.ndarray]]:
+                  *, progress: bool = True) -> Iterator[tuple[list[IndexItem], np.ndarray]]:
     """Yield (items, vectors (b, E)) one batch at a time; only one batch of images is ever decoded.
 
-    ``corpus_digest`` (a hashlib object), when given, is updated with each item's path and sha1
-    (or content), giving the manifest's corpus hash.
+    Used by ``Index.add``/``refresh``; whole builds go through :mod:`mmssl.index.chunks` (resumable).
     """
     from tqdm.auto import tqdm
 
@@ -68,8 +66,4 @@ def embed_batches(model, kind: str, items: Iterable[IndexItem], batch_size: int 
     bar = tqdm(batches(items, batch_size), total=total, desc=f"embedding {kind}", unit="batch",
                disable=not progress, leave=False)
     for batch in bar:
-        if corpus_digest is not None:
-            for item in batch:
-                corpus_digest.update(item.path.encode())
-                corpus_digest.update((item.sha1 or hashlib.sha1(item.content.encode()).hexdigest()).encode())
         yield batch, encode(model, kind, [item.content for item in batch])

@@ -17,7 +17,9 @@ re-embedding) and drops the tombstoned rows. Ids are never reused (``manifest.ne
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,14 +32,14 @@ from mmssl.index.atomic_folder import recover_folder, replace_folder, temp_folde
 from mmssl.index.embedding import DEFAULT_BATCH_SIZE, check_model_for_kind, embed_batches
 from mmssl.index.errors import (REBUILD_HINT, IndexModelMismatchError, IndexNeedsModelError, IndexNotFoundError,
                                 QueryShapeError)
-from mmssl.index.filters import Filter, check_filter, matches
+from mmssl.index.filters import Filter, check_filter
 from mmssl.index.items import IndexItem, file_sha1
 from mmssl.index.manifest import IndexManifest, read_manifest, write_manifest
 from mmssl.index.metadata import MetadataStore
 
 FAISS_FILE = "index.faiss"
 META_FILE = "meta.sqlite"
-OVERFETCH = 4  # a filtered/tombstoned search asks FAISS for k * 4, then k * 16, ... until k hits survive
+FILTER_CACHE_SIZE = 32  # dict filters whose matching ids are kept (a UI repeats its filters)
 
 
 def now_iso() -> str:
@@ -71,6 +73,7 @@ class Index:
         self.faiss_index = faiss_index_
         self.store = store
         self.model = model
+        self._filter_ids: OrderedDict[str, np.ndarray] = OrderedDict()  # canonical dict filter -> ids
 
     def __repr__(self) -> str:
         m = self.manifest
@@ -89,7 +92,9 @@ class Index:
 
         Args:
             query_vectors: (Q, D) or (D,) float; normalised here, so raw model output is fine.
-            filter: see :mod:`mmssl.index.filters`.
+            filter: see :mod:`mmssl.index.filters`. The matching ids go to FAISS as an ``IDSelector``
+                (:func:`mmssl.index.faiss_index.search`), so the hits are the best ``k`` of the filter,
+                however few items it keeps: ``k`` hits whenever the filter matches ``k`` items.
 
         Returns:
             Q lists of up to ``k`` :class:`Hit`.
@@ -105,34 +110,34 @@ class Index:
                                   f"{self.manifest.dim}): encode the query with the index's model "
                                   f"({self.manifest.model_path})")
         queries = faiss_index.normalised(queries)  # (Q, D)
-        results: list[list[Hit]] = [[] for _ in range(len(queries))]
-        total = self.faiss_index.ntotal
-        if total == 0 or len(queries) == 0:
-            return results
-        needs_more = filter is not None or self.manifest.count < total  # tombstones present
-        fetch = min(total, k * OVERFETCH if needs_more else k)
-        pending = list(range(len(queries)))
-        while pending:
-            scores, ids = self.faiss_index.search(queries[pending], fetch)  # (P, fetch) each
-            rows = self.store.rows(np.unique(ids[ids >= 0]).tolist())
-            still = []
-            for row_index, query_index in enumerate(pending):
-                hits = []
-                for item_id, score in zip(ids[row_index], scores[row_index]):
-                    row = rows.get(int(item_id))
-                    if row is None or row.deleted:
-                        continue
-                    metadata = {"path": row.path, **row.metadata}
-                    if matches(filter, metadata):
-                        hits.append(Hit(int(item_id), float(score), metadata))
-                        if len(hits) == k:
-                            break
-                results[query_index] = hits
-                if len(hits) < k and fetch < total:
-                    still.append(query_index)
-            pending = still
-            fetch = min(total, fetch * OVERFETCH)
-        return results
+        if self.faiss_index.ntotal == 0 or len(queries) == 0:
+            return [[] for _ in range(len(queries))]
+        allowed = excluded = None
+        if filter is not None:
+            allowed = self._matching_ids(filter)  # (M,) live ids of the filter, sorted
+        elif self.manifest.count < self.faiss_index.ntotal:
+            excluded = np.asarray(self.store.tombstoned_ids(), dtype=np.int64)  # (T,)
+        scores, ids = faiss_index.search(self.faiss_index, queries, k, allowed=allowed, excluded=excluded)  # (Q, k)
+        rows = self.store.rows(np.unique(ids[ids >= 0]).tolist())
+        return [[Hit(int(i), float(score), {"path": rows[int(i)].path, **rows[int(i)].metadata})
+                 for i, score in zip(id_row, score_row) if i >= 0 and int(i) in rows]
+                for id_row, score_row in zip(ids, scores)]
+
+    def _matching_ids(self, filter: Filter) -> np.ndarray:
+        """The filter's live ids, cached for dict filters until the next write (SQLite scans every row)."""
+        try:
+            key = None if callable(filter) else json.dumps(filter, sort_keys=True)
+        except TypeError:  # sets or other values JSON cannot spell canonically: no caching
+            key = None
+        if key is not None and key in self._filter_ids:
+            self._filter_ids.move_to_end(key)
+            return self._filter_ids[key]
+        ids = self.store.matching_ids(filter)
+        if key is not None:
+            self._filter_ids[key] = ids
+            if len(self._filter_ids) > FILTER_CACHE_SIZE:
+                self._filter_ids.popitem(last=False)
+        return ids
 
     # ------------------------------------------------------------------ writes
 
@@ -275,6 +280,7 @@ class Index:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         self.faiss_index, self.manifest = index, manifest
+        self._filter_ids.clear()
         self.store = MetadataStore(self.folder / META_FILE)
 
 

@@ -20,6 +20,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from mmssl.index.filters import Filter, matches, sql_condition
 from mmssl.index.items import IndexItem
 
 SCHEMA = """
@@ -127,6 +130,18 @@ class MetadataStore:
                 f"SELECT id FROM items WHERE deleted = 0 AND path IN ({','.join('?' * len(chunk))})", chunk)
             ids.extend(r[0] for r in cursor)
         return sorted(ids)
+
+    def matching_ids(self, filter: Filter) -> np.ndarray:
+        """Sorted live ids (M,) int64 whose metadata (``path`` included) passes ``filter``: SQLite
+        evaluates dict filters (:func:`~mmssl.index.filters.sql_condition`), Python the rest."""
+        condition = sql_condition(filter)
+        if condition is not None:
+            sql, params = condition
+            cursor = self.connection.execute(f"SELECT id FROM items WHERE deleted = 0 AND {sql} ORDER BY id", params)
+            ids = [r[0] for r in cursor]
+        else:
+            ids = [row.id for row in self.live_rows() if matches(filter, {"path": row.path, **row.metadata})]
+        return np.asarray(ids, dtype=np.int64)
 
     def tombstoned_ids(self) -> list[int]:
         return [r[0] for r in self.connection.execute("SELECT id FROM items WHERE deleted = 1 ORDER BY id")]

@@ -33,3 +33,6 @@ class TrainConfig:
     num_workers: int = 0
     resume: bool = False
     progress: bool = True
+    grad_cache_chunk: int = 0  # > 0: GradCache, embed the batch in chunks of this many rows (exact gradients)
+    channels_last: Literal["auto", "on", "off"] = "auto"  # NHWC conv weights/images; auto: on CUDA if any Conv2d
+    compile: bool = False  # torch.compile the loss (CUDA mostly; first steps are slow while it compiles)

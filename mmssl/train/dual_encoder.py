@@ -28,9 +28,10 @@ import torch
 from mmssl.config import to_dict
 from mmssl.data.corpus import load_corpus, split_file
 from mmssl.encoders import DualEncoderConfig, TowerConfig, build_dual_encoder, save_dual_encoder, train_code_tokenizer
-from mmssl.encoders.cache import FeatureCache
+from mmssl.encoders.cache import FeatureCache, StateCache
 from mmssl.train.config import TrainConfig
-from mmssl.train.trainer import Trainer, seed_everything
+from mmssl.train.distributed import broadcast_object, init_distributed, main_process_first
+from mmssl.train.trainer import Trainer, resolve_device, seed_everything
 
 KIND = {"image-text": "dual_encoder/image-text", "code": "dual_encoder/code"}
 
@@ -53,7 +54,9 @@ class DualEncoderRun:
     corpora: list[str] = field(default_factory=lambda: ["emoji", "clipart", "stamps", "game-icons"])
     output: str = "models/clip-default"
     model: DualEncoderConfig = field(default_factory=_clip_defaults)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(run_dir="runs/clip-default", max_steps=1500))
+    # channels_last: NHWC conv weights and images, 1.2-1.5x samples/s for the ResNet image tower on CPU
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(run_dir="runs/clip-default", max_steps=1500,
+                                                                   channels_last="on"))
     keyword_prob: float = 0.3  # image-text: chance a sample's caption is a keyword/alias instead of its name
     tokenizer_vocab_size: int = 8000  # code towers: WordPiece vocabulary trained on the train split
     limit: int | None = None  # cap training pairs per corpus (quick runs and tests)
@@ -92,6 +95,17 @@ def _features(tower, texts: list[str]) -> torch.Tensor:
     return features
 
 
+def _states(tower, texts: list[str]):
+    """A :class:`StateCache` holding the frozen-part states of every text (computed once, on disk)."""
+    start = time.perf_counter()
+    cache = StateCache(tower)
+    known = len(cache)
+    cache.ensure(texts)
+    print(f"[mmssl] {tower.config.name} frozen-layer states for {len(texts)} texts: {len(cache) - known} computed, "
+          f"rest cached ({time.perf_counter() - start:.1f} s)")
+    return cache
+
+
 def train_records(run: DualEncoderRun) -> list[dict]:
     """The train-split records of every corpus of ``run`` (read once, shared by tokenizer and dataset)."""
     return [r for name in run.corpora for r in _records(name, "train", run.limit)]
@@ -117,7 +131,9 @@ def build_training_set(run: DualEncoderRun, model, records: list[dict]):
         return dataset, PairCollator(query_tokenize), files
     docstrings, codes = [r["docstring"] for r in records], [r["code"] for r in records]
     features = _features(model.query_tower, docstrings) if query_locked else None
-    return CodePairs(docstrings, codes, features), PairCollator(query_tokenize, model.item_tower.tokenize), files
+    states = _states(model.item_tower, codes) if getattr(model.item_tower.config, "frozen_layers", 0) else None
+    return (CodePairs(docstrings, codes, features, states), PairCollator(query_tokenize, model.item_tower.tokenize),
+            files)
 
 
 def _code_tokenizer(run: DualEncoderRun, records: list[dict]):
@@ -139,25 +155,29 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
     from mmssl.encoders import CODE_TOKENIZER_TOWERS
 
     records = train_records(run)
-    tokenizer = _code_tokenizer(run, records)
+    world = init_distributed(resolve_device(run.train.device))
+    # every rank must use the same vocabulary, and WordPiece training is not reproducible across processes
+    tokenizer = broadcast_object(_code_tokenizer(run, records) if world.rank == 0 else None)
     query_tokenizer, item_tokenizer = (tokenizer if getattr(run.model, side).name in CODE_TOKENIZER_TOWERS else None
                                        for side in ("query", "item"))
     model = build_dual_encoder(run.model, query_tokenizer, item_tokenizer)
-    dataset, collate, files = build_training_set(run, model, records)
+    with main_process_first():  # under torchrun rank 0 fills the feature caches, then the others read them
+        dataset, collate, files = build_training_set(run, model, records)
     trainer = Trainer(run.train, model, dataset, collate_fn=collate,
                       extra_config={"run": run}, kind=KIND[run.task])
-    print(f"[mmssl] training {run.task} dual encoder on {len(dataset)} pairs from {', '.join(run.corpora)}; "
-          f"device {trainer.device}, {sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable "
-          "parameters")
+    if trainer.is_main:
+        print(f"[mmssl] training {run.task} dual encoder on {len(dataset)} pairs from {', '.join(run.corpora)}; "
+              f"device {trainer.device} x {trainer.world_size} process(es), "
+              f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters")
     start = time.perf_counter()
     last = trainer.fit()
     seconds = time.perf_counter() - start
-    samples = (run.train.max_steps * run.train.batch_size * run.train.grad_accum)
-    throughput = last.get("samples_per_s")
-    print(f"[mmssl] trained {run.train.max_steps} steps in {seconds / 60:.1f} min; "
-          f"throughput {throughput:.0f} samples/s (last window), {samples / max(seconds, 1e-9):.0f} samples/s overall")
     if not trainer.is_main:
         return Path(run.output)
+    samples = run.train.max_steps * run.train.batch_size * run.train.grad_accum * trainer.world_size
+    throughput = last.get("samples_per_s", float("nan"))
+    print(f"[mmssl] trained {run.train.max_steps} steps in {seconds / 60:.1f} min; "
+          f"throughput {throughput:.0f} samples/s (last window), {samples / max(seconds, 1e-9):.0f} samples/s overall")
     model.eval()
     output = save_dual_encoder(model, run.output, run.model)
     manifest = {

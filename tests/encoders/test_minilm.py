@@ -39,3 +39,36 @@ def test_scratch_minilm_is_random():
 def test_max_length_beyond_positions_raises():
     with pytest.raises(ValueError, match="max_length must be in"):
         build_tower("minilm", max_length=1024)
+
+
+@pytest.fixture(scope="module")
+def partly_frozen():
+    return build_tower("minilm", pretrained="minilm", max_length=256, frozen_layers=5)
+
+
+def test_partly_frozen_forward_is_the_full_model(minilm, partly_frozen):
+    assert torch.allclose(partly_frozen.encode(SENTENCES), minilm.encode(SENTENCES), atol=1e-6)
+    inputs = partly_frozen.tokenize(SENTENCES)
+    states, mask = partly_frozen.frozen_states(inputs)
+    assert states.shape == (len(SENTENCES), mask.shape[1], 384) and not states.requires_grad
+    assert torch.allclose(partly_frozen.eval().forward_from_states(states, mask), minilm.encode(SENTENCES), atol=1e-6)
+
+
+def test_partly_frozen_trains_only_the_top_layer(partly_frozen):
+    trainable = {n for n, p in partly_frozen.named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("bert.encoder.layer.5.") for n in trainable)
+    assert set(partly_frozen.frozen_parameter_names()).isdisjoint(trainable)
+    partly_frozen.train()
+    assert partly_frozen.bert.encoder.layer[5].training
+    assert not partly_frozen.bert.encoder.layer[4].training and not partly_frozen.bert.embeddings.training
+    features = partly_frozen(partly_frozen.tokenize(SENTENCES[:2]))
+    features.sum().backward()
+    assert partly_frozen.bert.encoder.layer[5].output.dense.weight.grad is not None
+    assert partly_frozen.bert.encoder.layer[4].output.dense.weight.grad is None
+    partly_frozen.zero_grad(set_to_none=True)
+    partly_frozen.eval()
+
+
+def test_frozen_layers_out_of_range_raises():
+    with pytest.raises(ValueError, match="frozen_layers must be in"):
+        build_tower("minilm", frozen_layers=7)

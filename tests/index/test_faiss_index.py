@@ -4,22 +4,12 @@ import faiss
 import numpy as np
 import pytest
 
-from mmssl.index import IndexItem, build_index, choose_factory, load_index
+from mmssl.index import build_index, choose_factory, load_index
 from mmssl.index.errors import QueryShapeError
 from mmssl.index.faiss_index import FLAT_LIMIT, HNSW_LIMIT, normalise_factory
-from tests.index.stub_model import StubModel, hashed_vector
+from tests.index.stub_model import StubModel, code_items, hashed_vector
 
 DIM = 16
-
-
-def code_items(n: int, modules=("json", "json.decoder", "email.utils", "html")) -> list[IndexItem]:
-    items = []
-    for i in range(n):
-        module = modules[i % len(modules)]
-        path = module.replace(".", "/") + ".py"
-        items.append(IndexItem(path=path, content=f"def f{i}(x):\n    return x + {i}\n",
-                               metadata={"func_name": f"f{i}", "line": i + 1, "module": module}))
-    return items
 
 
 def exact_ids(vectors: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:

@@ -1,0 +1,368 @@
+"""``SearchService``: the app's whole behaviour as plain Python, no Gradio: load indexes with their
+models, clean queries, search text→image, image→image and text→code, build indexes from allowed folders.
+
+    service = SearchService.load(AppConfig(indexes=["emoji-clipart", "code"]))
+    result = service.search_images("a red fire truck", k=12)
+    result.hits[0].score, result.hits[0].metadata["caption"], result.seconds
+    service.search_code("parse a query string into a dict", k=5, package="stdlib")
+
+Every error a user can cause (empty query, unreadable upload, missing index, a folder the operator
+did not allow) raises :class:`UserError` whose message is meant to be shown as is; the UI never
+shows a traceback. Encoding holds a per-model lock (tokenizers are not thread-safe); FAISS search
+and SQLite reads run concurrently.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmssl.app.config import AppConfig
+from mmssl.index import Hit, Index, IndexModelMismatchError, IndexNotFoundError, build_index, index_folder, load_index
+
+MAX_QUERY_CHARS = 1000  # the text towers read ≤ 128 tokens; longer input only costs tokenizing time
+EXAMPLE_IMAGE_QUERY = "a red fire truck"
+EXAMPLE_CODE_QUERY = "parse a query string into a dictionary"
+INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+KIND_FOR_MODEL = {"image": "image", "text": "image", "code": "code"}  # index item kind -> which model embeds queries
+
+class UserError(ValueError):
+    """Something the user can fix; the message is written for them and shown in the UI as is."""
+
+@dataclass
+class SearchResult:
+    """Ranked hits, best first, with the seconds spent encoding + searching and an optional note."""
+
+    hits: list[Hit]
+    seconds: float
+    note: str = ""
+
+@dataclass
+class LoadedIndex:
+    """An index ready to search: its name, the :class:`~mmssl.index.Index`, and the query model."""
+
+    name: str
+    index: Index
+    model: object
+    lock: threading.Lock = field(default_factory=threading.Lock)  # guards index writes against searches
+
+    @property
+    def kind(self) -> str:
+        """``"image"`` or ``"code"``: which tab searches it."""
+        return KIND_FOR_MODEL[self.index.manifest.kind]
+
+def clean_query(text) -> tuple[str, str]:
+    """``(query, note)``: whitespace collapsed, control characters dropped, cut to ``MAX_QUERY_CHARS``.
+
+    Raises:
+        UserError: the query is empty or whitespace only.
+    """
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    if not text:
+        raise UserError("Type what you are looking for first, for example “" + EXAMPLE_IMAGE_QUERY + "”.")
+    if len(text) > MAX_QUERY_CHARS:
+        return text[:MAX_QUERY_CHARS], (f"Your query has {len(text):,} characters; the search used its first "
+                                        f"{MAX_QUERY_CHARS:,}.")
+    return text, ""
+
+def check_k(k, max_k: int) -> int:
+    try:
+        k = int(k)
+    except (TypeError, ValueError):
+        raise UserError(f"The number of results must be a whole number from 1 to {max_k}.") from None
+    return max(1, min(k, max_k))
+
+def is_inside(path: Path, folders) -> bool:
+    """Whether the resolved ``path`` is one of ``folders`` or inside one (symlinks resolved, no ``..`` escapes)."""
+    path = Path(os.path.realpath(path))
+    return any(path == Path(f) or Path(f) in path.parents for f in folders)
+
+class SearchService:
+    """The loaded indexes and models, and every search the app offers."""
+
+    def __init__(self, config: AppConfig, models: dict | None = None):
+        self.config = config
+        self.indexes: dict[str, LoadedIndex] = {}
+        self.problems: dict[str, str] = {}  # index name -> why it is not loaded (shown in the Indexes tab)
+        self.allowed_build_folders = [os.path.realpath(Path(f).expanduser()) for f in config.allow_folders]
+        self._models: dict[str, object] = dict(models or {})  # model path -> loaded model
+        self._model_locks: dict[int, threading.Lock] = {id(m): threading.Lock() for m in self._models.values()}
+        self._write_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, config: AppConfig, models: dict | None = None) -> "SearchService":
+        """Load every index of ``config.indexes``; one that cannot load is recorded in ``problems``.
+        ``models`` (path -> loaded model) are reused instead of loaded again."""
+        service = cls(config, models)
+        for name in config.indexes:
+            service.open_index(name)
+        return service
+
+    # ------------------------------------------------------------------ loading
+
+    def model_for(self, kind: str):
+        """The query model for ``"image"`` or ``"code"`` indexes (loaded once).
+
+        Raises:
+            UserError: the model folder is missing.
+        """
+        from mmssl.model import load_model
+
+        path = self.config.image_model if kind == "image" else self.config.code_model
+        if path not in self._models:
+            if not Path(path).exists():
+                what = "image-text" if kind == "image" else "code"
+                raise UserError(f"No {what} model at {path}. Train one (`make models`) or pass "
+                                f"--{kind}-model PATH.")
+            model = load_model(path)
+            self._models[path] = model
+            self._model_locks[id(model)] = threading.Lock()
+        return self._models[path]
+
+    def open_index(self, name: str) -> LoadedIndex | None:
+        """Load ``indexes/NAME`` (or a folder) with the model of its kind; None (and a problem) if it cannot."""
+        label = Path(name).name
+        try:
+            folder = index_folder(name)
+            kind = KIND_FOR_MODEL[load_index(folder).manifest.kind]
+            model = self.model_for(kind)
+            loaded = LoadedIndex(label, load_index(folder, model), model)
+        except IndexNotFoundError:
+            self.problems[label] = (f"No index at {index_folder(name)}. Build it with `python -m mmssl index build "
+                                    f"{label} ...` or from the Indexes tab.")
+            return None
+        except (IndexModelMismatchError, UserError) as e:
+            self.problems[label] = str(e)
+            return None
+        self.problems.pop(label, None)
+        old = self.indexes.get(label)
+        self.indexes[label] = loaded
+        if old is not None:
+            old.index.close()
+        return loaded
+
+    def names(self, kind: str) -> list[str]:
+        """Loaded index names of ``kind`` (``"image"`` or ``"code"``), in load order."""
+        return [n for n, loaded in self.indexes.items() if loaded.kind == kind]
+
+    def get(self, name: str | None, kind: str) -> LoadedIndex:
+        """The index ``name`` (default: the first of its kind).
+
+        Raises:
+            UserError: no such index is loaded (the message says how to build one).
+        """
+        names = self.names(kind)
+        if not names:
+            problems = [f"{n}: {p}" for n, p in self.problems.items()]
+            hint = (" " + " ".join(problems)) if problems else ""
+            what = "image" if kind == "image" else "code"
+            raise UserError(f"No {what} index is loaded.{hint}")
+        name = name or names[0]
+        if name not in names:
+            raise UserError(f"There is no {kind} index named {name!r}; choose one of: {', '.join(names)}.")
+        return self.indexes[name]
+
+    # ------------------------------------------------------------------ searching
+
+    def _encode(self, model, method: str, inputs: list):
+        with self._model_locks[id(model)]:
+            return getattr(model, method)(inputs)
+
+    def _search(self, loaded: LoadedIndex, vectors, k: int, filter=None) -> list[Hit]:
+        with loaded.lock:
+            return loaded.index.search(vectors, k=k, filter=filter)[0]
+
+    def search_images(self, query, k: int = 12, index: str | None = None, source: str | None = None) -> SearchResult:
+        """Text → image: the best ``k`` images for ``query``, optionally only from one source corpus/folder."""
+        start = time.perf_counter()
+        loaded = self.get(index, "image")
+        query, note = clean_query(query)
+        k = check_k(k, self.config.max_k)
+        vectors = self._encode(loaded.model, "encode_text", [query])  # (1, E)
+        hits = self._search(loaded, vectors, k, {"source": source} if source else None)
+        return SearchResult(hits, time.perf_counter() - start, note)
+
+    def search_by_image(self, image, k: int = 12, index: str | None = None,
+                        exclude_id: int | None = None) -> SearchResult:
+        """Image → image: the best ``k`` images like ``image`` (a PIL image or a file path).
+
+        Raises:
+            UserError: no image, or one that cannot be decoded.
+        """
+        from mmssl.data.imageio import ImageDecodeError
+
+        start = time.perf_counter()
+        loaded = self.get(index, "image")
+        k = check_k(k, self.config.max_k)
+        if image is None:
+            raise UserError("Upload an image (PNG, JPEG or WebP) to find images like it.")
+        if isinstance(image, UnreadableUpload):
+            raise UserError(image.message)
+        try:
+            vectors = self._encode(loaded.model, "encode_image", [image])  # (1, E)
+        except (ImageDecodeError, OSError, ValueError) as e:
+            raise UserError("That file could not be read as an image (is it a PNG, JPEG or WebP, and complete?). "
+                            f"Details: {short_reason(e)}") from e
+        hits = self._search(loaded, vectors, k + (exclude_id is not None), None)
+        hits = [h for h in hits if h.id != exclude_id][:k]
+        return SearchResult(hits, time.perf_counter() - start)
+
+    def search_like_hit(self, hit: Hit, k: int = 12, index: str | None = None) -> SearchResult:
+        """Image → image from a result the user clicked: its file is read only if it is inside an indexed folder."""
+        loaded = self.get(index, "image")
+        path = str(hit.metadata.get("path", ""))
+        if not path or not is_inside(Path(path), self.image_folders()):
+            raise UserError("That result is not part of a loaded image index any more; search again.")
+        return self.search_by_image(path, k, loaded.name, exclude_id=hit.id)
+
+    def search_code(self, query, k: int = 10, index: str | None = None, package: str | None = None,
+                    module: str | None = None) -> SearchResult:
+        """Natural language → code: the best ``k`` functions, optionally within one package and/or module prefix."""
+        start = time.perf_counter()
+        loaded = self.get(index, "code")
+        query, note = clean_query(query)
+        k = check_k(k, self.config.max_k)
+        filter = {}
+        if package:
+            filter["repo"] = package
+        module = (module or "").strip()
+        if module:
+            if not re.fullmatch(r"[A-Za-z_][\w.]*", module):
+                raise UserError(f"{module!r} is not a module name; use dotted names like json or urllib.parse.")
+            filter["module"] = module
+        vectors = self._encode(loaded.model, "encode_text", [query])  # (1, E)
+        hits = self._search(loaded, vectors, k, filter or None)
+        if not hits and filter:
+            note = (note + " " if note else "") + "Nothing matches that package/module filter."
+        return SearchResult(hits, time.perf_counter() - start, note)
+
+    # ------------------------------------------------------------------ what is loaded
+
+    def field_values(self, field: str, kind: str, index: str | None = None) -> list[str]:
+        """The distinct values of a metadata field over a loaded index (none loaded: []), for the filters."""
+        try:
+            loaded = self.get(index, kind)
+        except UserError:
+            return []
+        with loaded.lock:
+            rows = loaded.index.store.connection.execute(
+                "SELECT DISTINCT json_extract(meta, '$.' || ?) FROM items WHERE deleted = 0", (field,))
+            return sorted({r[0] for r in rows if r[0]})
+
+    def packages(self, index: str | None = None) -> list[str]:
+        """The packages (``repo`` field) of a code index."""
+        return self.field_values("repo", "code", index)
+
+    def sources(self, index: str | None = None) -> list[str]:
+        """The sources (corpus or folder names) of an image index."""
+        return self.field_values("source", "image", index)
+
+    def image_folders(self) -> list[str]:
+        """Every folder that directly holds an indexed image: the only folders the app serves files from."""
+        folders = set()
+        for loaded in self.indexes.values():
+            if loaded.kind == "image":
+                with loaded.lock:
+                    rows = loaded.index.store.connection.execute("SELECT DISTINCT path FROM items WHERE deleted = 0")
+                    folders.update(os.path.realpath(os.path.dirname(r[0])) for r in rows)
+        return sorted(folders)
+
+    def describe(self) -> list[dict]:
+        """One row per index (loaded or not) for the Indexes tab."""
+        rows = []
+        for name, loaded in self.indexes.items():
+            m = loaded.index.manifest
+            source = m.source.get("folder") or ", ".join(str(v) for k, v in m.source.items() if k != "type")
+            rows.append({"index": name, "kind": m.kind, "items": m.count, "model": Path(m.model_path).name,
+                         "structure": m.factory, "built": _day_and_time(m.built_at),
+                         "updated": _day_and_time(m.updated_at), "source": source, "status": "loaded"})
+        for name, problem in self.problems.items():
+            rows.append({"index": name, "kind": "—", "items": 0, "model": "—", "structure": "—", "built": "—",
+                         "updated": "—", "source": "—", "status": problem})
+        return rows
+
+    # ------------------------------------------------------------------ building from the UI
+
+    def check_build_folder(self, folder) -> Path:
+        """``folder`` resolved, if the operator allowed it (``--allow-folder``); else UserError."""
+        if not self.allowed_build_folders:
+            raise UserError("Building from the app is off: the operator allows no folder (start the app with "
+                            "--allow-folder PATH).")
+        if not folder or not isinstance(folder, str):
+            raise UserError("Choose one of the folders the operator allows.")
+        path = Path(os.path.realpath(Path(folder).expanduser()))
+        if not is_inside(path, self.allowed_build_folders):
+            raise UserError(f"{folder} is not a folder the operator allows; choose one of: "
+                            f"{', '.join(self.allowed_build_folders)}.")
+        if not path.is_dir():
+            raise UserError(f"{folder} is not a folder any more.")
+        return path
+
+    def build_from_folder(self, name: str, folder: str, kind: str, progress: bool = True) -> LoadedIndex:
+        """Index an allowed folder of images (``kind="image"``) or a Python project (``kind="code"``) as
+        ``indexes/NAME`` and load it; an existing index of that name is replaced atomically.
+
+        Raises:
+            UserError: a bad name, a folder not allowed, no model, or nothing to index.
+        """
+        from mmssl.index import EmptyIndexError, code_folder_items, image_folder_items
+
+        name = (name or "").strip()
+        if not INDEX_NAME.fullmatch(name):
+            raise UserError("Index names use lowercase letters, digits, - and _ (up to 64), e.g. my-photos.")
+        if kind not in ("image", "code"):
+            raise UserError("Choose what the folder holds: images or a Python project.")
+        path = self.check_build_folder(folder)
+        existing = self.indexes.get(name)
+        if existing is not None and existing.kind != kind:
+            raise UserError(f"{name!r} is already a {existing.kind} index; choose another name.")
+        model = self.model_for(kind)
+        items, source = image_folder_items(path) if kind == "image" else code_folder_items(path)
+        with self._write_lock:
+            try:
+                build_index(name, model, items, source=source, progress=progress)
+            except EmptyIndexError:
+                what = "images (png, jpg, jpeg, webp)" if kind == "image" else "functions with docstrings"
+                raise UserError(f"{folder} holds no {what} to index.") from None
+            loaded = self.open_index(name)
+        if loaded is None:
+            raise UserError(self.problems.get(name, f"{name} was built but could not be loaded."))
+        return loaded
+
+    def refresh(self, name: str) -> str:
+        """Re-embed only changed files of an image-folder index built from an allowed folder; a summary line."""
+        loaded = self.indexes.get(name)
+        if loaded is None:
+            raise UserError(f"No loaded index named {name!r}.")
+        folder = loaded.index.manifest.source.get("folder")
+        if loaded.kind != "image" or not folder:
+            raise UserError(f"{name} was not built from an image folder; rebuild it instead.")
+        self.check_build_folder(folder)
+        with self._write_lock, loaded.lock:
+            loaded.index.model = loaded.model
+            report = loaded.index.refresh()
+        return (f"{name}: {len(report.added)} added, {len(report.reembedded)} re-embedded, {len(report.removed)} "
+                f"removed, {report.unchanged} unchanged.")
+
+@dataclass
+class UnreadableUpload:
+    """Stands in for an upload that is not a decodable image, so the handler can say so kindly."""
+
+    message: str
+
+def _day_and_time(iso: str) -> str:
+    """``2026-11-29T05:48:12+00:00`` -> ``2026-11-29 05:48 UTC``."""
+    return f"{iso[:10]} {iso[11:16]} UTC" if len(iso) >= 16 else iso
+
+
+def short_reason(error: Exception) -> str:
+    """An error's message without the server-side paths in it."""
+    text = str(error)
+    return re.sub(r"(/[^\s:]+)+", "<file>", text)[:200]
+

@@ -1,0 +1,50 @@
+"""Start the app: load the service, build the page, launch it (loopback by default, no share link,
+no analytics, files served only from the indexed image folders).
+
+    from mmssl.app import AppConfig, serve
+    serve(AppConfig(port=7860, indexes=["emoji-clipart", "code"], allow_folders=["~/Pictures"]))
+"""
+
+from __future__ import annotations
+
+import os
+
+from mmssl.app.config import AppConfig
+from mmssl.app.search import SearchService
+
+
+def launch(service: SearchService, *, block: bool = True, quiet: bool = False):
+    """Launch the page for ``service``; returns the ``gr.Blocks`` (its ``local_url`` says where it listens).
+
+    ``block=False`` returns at once with the server running in a thread (tests, benchmarks); close it
+    with ``demo.close()``.
+    """
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    from mmssl.app.cards import CSS
+    from mmssl.app.ui import build_app
+
+    config = service.config
+    demo = build_app(service)
+    # searches run side by side: encoding is serialised per model inside the service, the rest is not
+    demo.queue(default_concurrency_limit=8, api_open=True)
+    demo.launch(server_name=config.host, server_port=config.port or None, share=config.share,
+                auth=config.credentials(), allowed_paths=service.image_folders(), show_error=False,
+                prevent_thread_lock=not block, quiet=quiet, ssr_mode=False, mcp_server=False, css=CSS,
+                footer_links=["api"])
+    return demo
+
+
+def serve(config: AppConfig | None = None) -> None:
+    """Build the missing default indexes if asked, load everything, and serve until interrupted."""
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    config = config or AppConfig()
+    config.credentials()  # a malformed --auth fails before anything slow happens
+    models: dict = {}
+    if config.build_missing:
+        from mmssl.app.defaults import ensure_default_indexes
+
+        ensure_default_indexes(config, models)
+    service = SearchService.load(config, models)
+    for name, problem in service.problems.items():
+        print(f"index {name}: {problem}")
+    launch(service)

@@ -1,0 +1,208 @@
+"""Pretrain a tower with a contrastive method: corpus -> views -> Trainer -> checkpoint.
+
+``python -m mmssl contrastive simclr --encoder.name resnet-tiny-64`` (or
+``scripts/pretrain_contrastive.py simclr ...``) runs :func:`pretrain_contrastive`. The run folder
+(``train.run_dir``) holds ``checkpoints/`` (each ``model.safetensors`` has the tower under
+``encoder.*``, and ``state.json`` names it in ``extra_config.encoder``), the resolved configs,
+metrics and curves, ``clusters.jsonl`` for the clustering methods, and ``tokenizer.json`` for code
+towers. Initialise a dual-encoder tower from it with ``TowerConfig(name=..., pretrained=<run dir>)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal
+
+import torch
+from PIL import Image
+from torchvision import transforms
+
+from mmssl.contrastive.augment import CodeAugmenter, CodeAugmentConfig, function_views, luma_chroma_views, \
+    simclr_image_transform
+from mmssl.contrastive.cmc import CMC
+from mmssl.contrastive.data import ViewCollator, ViewDataset, one_view, two_views
+from mmssl.contrastive.registry import METHODS, ContrastiveConfig, build_method, cmc_views, view_kind
+from mmssl.encoders.tower import Tower, TowerConfig
+from mmssl.train.config import TrainConfig
+
+
+@dataclass
+class ContrastiveRun:
+    """What to pretrain, on what, and how (``train``: the optimisation)."""
+
+    method: str = "simclr"  # key of mmssl.contrastive.METHODS
+    modality: Literal["image", "code"] = "image"
+    corpora: list[str] = field(default_factory=lambda: ["emoji"])  # image corpora, or ["code"]
+    encoder: TowerConfig = field(default_factory=lambda: TowerConfig(name="resnet-tiny-64"))
+    options: ContrastiveConfig = field(default_factory=ContrastiveConfig)
+    augment: CodeAugmentConfig = field(default_factory=CodeAugmentConfig)
+    label_field: str = ""  # supervised: record field of the label ("" = category for images, package for code)
+    image_min_scale: float = 0.08  # SimCLR crop: smallest area kept
+    image_jitter: float = 0.5  # colour-jitter strength
+    tokenizer_vocab_size: int = 8000  # code: WordPiece vocabulary trained on the train split
+    limit: int | None = None  # cap items per corpus (quick runs and tests)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(run_dir="runs/contrastive", max_steps=1000,
+                                                                   batch_size=128, lr=1e-3, warmup_steps=50))
+
+
+METHOD_HELP = {
+    "simclr": "instance discrimination: two augmented views, NT-Xent (SimCLR)",
+    "moco": "instance discrimination against a queue of momentum-encoded keys (MoCo)",
+    "deepcluster": "k-means pseudo-labels of the tower's features, re-clustered every N steps (DeepCluster)",
+    "interclr": "instance views plus cluster-neighbour positives from a memory bank (InterCLR)",
+    "cmc": "one tower per view (luma/chroma; body/signature/docstring), contrasted pairwise (CMC)",
+    "supervised": "labelled metric learning (triplet, lifted, soft nearest neighbours) on category/package",
+}
+
+
+def contrastive_run_defaults(method: str) -> ContrastiveRun:
+    """The default run of ``method``: its own run folder; CMC at CMC's temperature 0.07."""
+    if method not in METHODS:
+        raise KeyError(f"unknown contrastive method {method!r}; known: {', '.join(METHODS)}")
+    run = ContrastiveRun(method=method)
+    run.train.run_dir = f"runs/contrastive-{method}"
+    if method == "cmc":
+        run.options.temperature = 0.07
+    return run
+
+
+def record_label(record: dict, run: ContrastiveRun) -> str | None:
+    """The supervised label of a record: its ``label_field``, else the category (images) or package (code)."""
+    from mmssl.eval.pretrain_protocol import _package
+
+    if run.label_field:
+        return record.get(run.label_field)
+    return record.get("category") if run.modality == "image" else _package(record["path"])
+
+
+def _split_image_views(tower: Tower, views: list[str]) -> Callable[[Image.Image], dict[str, torch.Tensor]]:
+    """CMC image views: one shared crop and flip, then the luma and chroma images."""
+    unknown = set(views) - {"luma", "chroma"}
+    if unknown:
+        raise ValueError(f"image CMC views are 'luma' and 'chroma', got {sorted(unknown)}")
+    geometry = transforms.Compose([
+        transforms.RandomResizedCrop(tower.image_size, scale=(0.3, 1.0),
+                                     interpolation=transforms.InterpolationMode.BICUBIC),
+        transforms.RandomHorizontalFlip()])
+    to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize(tower.mean, tower.std)])
+
+    def make(image: Image.Image) -> dict[str, torch.Tensor]:
+        luma, chroma = luma_chroma_views(geometry(image.convert("RGB")))
+        split = {"luma": luma, "chroma": chroma}
+        return {v: to_tensor(split[v]) for v in views}  # (3, S, S) each
+
+    return make
+
+
+def _split_code_views(views: list[str]) -> Callable[[str], dict[str, str]]:
+    unknown = set(views) - {"body", "signature", "docstring"}
+    if unknown:
+        raise ValueError(f"code CMC views are 'body', 'signature' and 'docstring', got {sorted(unknown)}")
+
+    def make(code: str) -> dict[str, str]:
+        split = function_views(code)
+        return {v: split[v] or "pass" for v in views}  # an empty view would be only [CLS]
+
+    return make
+
+
+def make_views(view_kind: str, run: ContrastiveRun, tower: Tower) -> Callable[[Any], dict[str, Any]]:
+    """The dataset's ``make_views`` for a method's ``view_kind`` and the run's modality."""
+    if view_kind == "split":
+        views = cmc_views(run.options, run.modality)
+        return _split_image_views(tower, views) if run.modality == "image" else _split_code_views(views)
+    if run.modality == "image":
+        augment = simclr_image_transform(tower.image_size, tower.mean, tower.std, min_scale=run.image_min_scale,
+                                         jitter=run.image_jitter)
+    else:
+        augment = CodeAugmenter(run.augment)
+    return two_views(augment) if view_kind == "two_augmented" else one_view(augment)
+
+
+def build_view_dataset(run: ContrastiveRun, method_view_kind: str, tower: Tower,
+                       records: list[dict]) -> ViewDataset:
+    """Items (images decoded once, or code strings), their views and (supervised) labels."""
+    labels = None
+    if method_view_kind == "labelled":
+        names = [record_label(r, run) for r in records]
+        records = [r for r, name in zip(records, names) if name]
+        classes = sorted({name for name in names if name})
+        if len(classes) < 2:
+            raise ValueError(f"supervised pretraining needs >= 2 label values in {run.corpora}; "
+                             f"field {run.label_field or 'category/package'!r} has {len(classes)}")
+        index = {c: i for i, c in enumerate(classes)}
+        labels = torch.tensor([index[name] for name in names if name], dtype=torch.long)
+    if run.modality == "image":
+        from mmssl.data.pairs import load_images
+
+        items = load_images([r["image"] for r in records])  # (N, 128, 128, 3) uint8
+    else:
+        # CMC reads the docstring from the source; the other methods see what the dual encoder's
+        # item tower sees: the code with its docstring removed
+        items = [r["original_string"] if method_view_kind == "split" else r["code"] for r in records]
+    return ViewDataset(items, make_views(method_view_kind, run, tower), labels)
+
+
+def _code_tokenizer(run: ContrastiveRun, records: list[dict]):
+    from mmssl.encoders import train_code_tokenizer
+
+    texts = [text for r in records for text in (r["code"], r["docstring"])]
+    return train_code_tokenizer(texts, vocab_size=run.tokenizer_vocab_size)
+
+
+def pretrain_contrastive(run: ContrastiveRun) -> Path:
+    """Pretrain ``run.encoder`` with ``run.method``; returns the run folder (a ``pretrained=`` path)."""
+    from mmssl.encoders import CODE_TOKENIZER_TOWERS, build_tower, save_code_tokenizer
+    from mmssl.train.distributed import broadcast_object, init_distributed
+    from mmssl.train.dual_encoder import train_records
+    from mmssl.train.trainer import Trainer, resolve_device, seed_everything
+
+    if run.method not in METHODS:
+        raise KeyError(f"unknown contrastive method {run.method!r}; known: {', '.join(METHODS)}")
+    if run.modality == "image" and run.encoder.name in CODE_TOKENIZER_TOWERS:
+        raise ValueError(f"tower {run.encoder.name!r} does not encode image items; pick an image tower "
+                         "(--encoder.name resnet-tiny-64 or vit-tiny-64)")
+    if run.encoder.locked:
+        raise ValueError("the encoder to pretrain is locked (encoder.locked = true); nothing would learn")
+    seed_everything(run.train.seed)
+    records = train_records(run)  # the train split of every corpus of the run
+    world = init_distributed(resolve_device(run.train.device))
+    tokenizer = None
+    run_dir = Path(run.train.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if run.modality == "code" and run.encoder.name in CODE_TOKENIZER_TOWERS:
+        if run.encoder.tokenizer:  # kept beside the checkpoints, so the run folder is self-contained
+            if world.rank == 0:
+                shutil.copyfile(run.encoder.tokenizer, run_dir / "tokenizer.json")
+        else:
+            # one vocabulary on every rank: WordPiece training is not reproducible across processes
+            tokenizer = broadcast_object(_code_tokenizer(run, records) if world.rank == 0 else None)
+            if world.rank == 0:
+                save_code_tokenizer(tokenizer, run_dir / "tokenizer.json")  # found by build_tower(pretrained=run_dir)
+
+    def make_tower() -> Tower:
+        return build_tower(run.encoder, tokenizer)
+
+    encoder = make_tower()
+    expected = "image" if run.modality == "image" else "text"
+    if encoder.modality != expected:
+        raise ValueError(f"tower {run.encoder.name!r} encodes {encoder.modality}, not {run.modality} items; "
+                         "pick a matching --encoder.name")
+    dataset = build_view_dataset(run, view_kind(run.method), encoder, records)
+    method = build_method(run.method, encoder, dataclasses.replace(run.options, seed=run.train.seed),
+                          num_samples=len(dataset), make_tower=make_tower)
+    tokenize = {}
+    if run.modality == "code":  # each view is tokenised by the tower that encodes it
+        tokenize = ({view: method.view_encoder(view).tokenize for view in method.views} if isinstance(method, CMC)
+                    else {"view1": encoder.tokenize, "view2": encoder.tokenize})
+    trainer = Trainer(run.train, method, dataset, collate_fn=ViewCollator(tokenize),
+                      extra_config={"encoder": run.encoder, "run": run}, kind=f"contrastive/{run.method}")
+    print(f"[mmssl] {run.method} on {len(dataset)} {run.modality} items from {', '.join(run.corpora)}; "
+          f"tower {run.encoder.name}, device {trainer.device}, "
+          f"{sum(p.numel() for p in method.parameters() if p.requires_grad):,} trainable parameters")
+    trainer.fit()
+    return run_dir
+
