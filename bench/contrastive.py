@@ -39,13 +39,11 @@ for _key, _value in (("HF_HUB_OFFLINE", "1"), ("HF_DATASETS_OFFLINE", "1"), ("TR
                      ("TOKENIZERS_PARALLELISM", "false")):
     os.environ.setdefault(_key, _value)
 
-import torch  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from pretext import _metrics, _shared_tokenizer, _write  # noqa: E402  (one protocol, one writer)
+from pretext import _metrics, _shared_tokenizer, _write, add_protocol_arguments, parse_protocol_args  # noqa: E402  (one protocol, one writer)
 
 from mmssl.contrastive import METHODS, ContrastiveConfig  # noqa: E402
 from mmssl.contrastive.pretrain import contrastive_run_defaults, pretrain_contrastive  # noqa: E402
@@ -90,22 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--supervised-loss", default="triplet", help="supervised: a labelled loss of mmssl.losses")
     parser.add_argument("--mining", default="hard", help="supervised triplet: all, hard or semi_hard")
     parser.add_argument("--snn-temperature", type=float, default=0.1, help="supervised soft_nearest_neighbour")
-    parser.add_argument("--downstream-steps", type=int, default=100, help="dual-encoder steps (0: skip downstream)")
-    parser.add_argument("--downstream-batch-size", type=int, default=64)
-    parser.add_argument("--code-eval-pairs", type=int, default=1000, help="code test pairs scored downstream")
     parser.add_argument("--clipart", action="store_true", help="also probe clipart -> category (image methods)")
-    parser.add_argument("--probe-train-per-class", type=int, default=100)
-    parser.add_argument("--probe-test-per-class", type=int, default=50)
-    parser.add_argument("--vocab-size", type=int, default=8000)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--work-dir", default=str(ROOT / "runs" / "bench-contrastive"))
-    parser.add_argument("--output", default=str(RESULTS / "contrastive.json"))
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    methods = [m for m in args.methods.split(",") if m]
-    unknown = [m for m in methods if m not in METHODS]
-    if unknown:
-        parser.error(f"unknown method(s) {unknown}; known: {', '.join(METHODS)}")
+    add_protocol_arguments(parser, 100, str(ROOT / "runs" / "bench-contrastive"), str(RESULTS / "contrastive.json"))
+    args, methods = parse_protocol_args(parser, argv, METHODS)
     work = Path(args.work_dir) / args.modality
     work.mkdir(parents=True, exist_ok=True)
     image = args.modality == "image"

@@ -109,26 +109,40 @@ def _vq_report(run, run_dir: Path, name: str, count: int = 16) -> dict:
             "num_codes": len(counts), "png": str(png.relative_to(ROOT))}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods")
-    parser.add_argument("--steps", type=int, default=150, help="pretraining steps per method")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--downstream-steps", type=int, default=150, help="dual-encoder steps (0: skip downstream)")
+def add_protocol_arguments(parser: argparse.ArgumentParser, downstream_steps: int, work_dir: str,
+                           output: str) -> None:
+    """The probe and downstream flags of both pretraining benches (this one and bench/contrastive.py)."""
+    parser.add_argument("--downstream-steps", type=int, default=downstream_steps,
+                        help="dual-encoder steps (0: skip downstream)")
     parser.add_argument("--downstream-batch-size", type=int, default=64)
     parser.add_argument("--code-eval-pairs", type=int, default=1000, help="code test pairs scored downstream")
     parser.add_argument("--probe-train-per-class", type=int, default=100)
     parser.add_argument("--probe-test-per-class", type=int, default=50)
     parser.add_argument("--vocab-size", type=int, default=8000)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--work-dir", default=str(ROOT / "runs" / "bench-pretext"))
-    parser.add_argument("--output", default=str(RESULTS / "pretext.json"))
+    parser.add_argument("--work-dir", default=work_dir)
+    parser.add_argument("--output", default=output)
+
+
+def parse_protocol_args(parser: argparse.ArgumentParser, argv: list[str] | None,
+                        known_methods) -> tuple[argparse.Namespace, list[str]]:
+    """Parse, set the thread count, and return (args, the ``--methods`` list checked against ``known_methods``)."""
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     methods = [m for m in args.methods.split(",") if m]
-    unknown = [m for m in methods if m not in METHODS]
+    unknown = [m for m in methods if m not in known_methods]
     if unknown:
-        parser.error(f"unknown method(s) {unknown}; known: {', '.join(METHODS)}")
+        parser.error(f"unknown method(s) {unknown}; known: {', '.join(known_methods)}")
+    return args, methods
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods")
+    parser.add_argument("--steps", type=int, default=150, help="pretraining steps per method")
+    parser.add_argument("--batch-size", type=int, default=32)
+    add_protocol_arguments(parser, 150, str(ROOT / "runs" / "bench-pretext"), str(RESULTS / "pretext.json"))
+    args, methods = parse_protocol_args(parser, argv, METHODS)
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
     (RESULTS / "pretext_samples").mkdir(parents=True, exist_ok=True)

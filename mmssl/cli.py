@@ -111,11 +111,11 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _cmd_pretrain(args) -> int:
+def _pretrain_encoder(args, run_class, defaults, pretrain) -> int:
+    """``pretrain`` / ``contrastive``: resolve the method's run config, train, say how to use the encoder."""
     from mmssl.config import resolve_config
-    from mmssl.pretext.registry import PretextRun, pretext_run_defaults, pretrain
 
-    run = resolve_config(PretextRun, args, base=pretext_run_defaults(args.method))
+    run = resolve_config(run_class, args, base=defaults(args.method))
     if run.method != args.method:
         raise ValueError(f"--method {run.method!r} contradicts the command's method {args.method!r}")
     print(f"pretrained encoder in {pretrain(run)} (use it as TowerConfig(name={run.encoder.name!r}, "
@@ -123,16 +123,16 @@ def _cmd_pretrain(args) -> int:
     return 0
 
 
+def _cmd_pretrain(args) -> int:
+    from mmssl.pretext.registry import PretextRun, pretext_run_defaults, pretrain
+
+    return _pretrain_encoder(args, PretextRun, pretext_run_defaults, pretrain)
+
+
 def _cmd_contrastive(args) -> int:
-    from mmssl.config import resolve_config
     from mmssl.contrastive.pretrain import ContrastiveRun, contrastive_run_defaults, pretrain_contrastive
 
-    run = resolve_config(ContrastiveRun, args, base=contrastive_run_defaults(args.method))
-    if run.method != args.method:
-        raise ValueError(f"--method {run.method!r} contradicts the command's method {args.method!r}")
-    print(f"pretrained encoder in {pretrain_contrastive(run)} (use it as TowerConfig(name={run.encoder.name!r}, "
-          f"pretrained=<that folder>))")
-    return 0
+    return _pretrain_encoder(args, ContrastiveRun, contrastive_run_defaults, pretrain_contrastive)
 
 
 def _index_sources(args):

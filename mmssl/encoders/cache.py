@@ -25,13 +25,15 @@ def default_cache_root() -> Path:
     return data_root() / "cache" / "features"
 
 
-def tower_fingerprint(tower: Tower) -> str:
-    """Name + config + a hash of every weight: two towers share a cache only if they compute the same thing."""
+def tower_fingerprint(tower: Tower, keys: list[str] | None = None) -> str:
+    """Name + config + a hash of every weight (or of the ``keys`` of its state dict only): two towers
+    share a cache only if they compute the same thing."""
     digest = hashlib.sha1()
     digest.update(json.dumps({"name": tower.config.name, "max_length": tower.config.max_length}).encode())
-    for name, tensor in sorted(tower.state_dict().items()):
+    state = tower.state_dict()
+    for name in sorted(state if keys is None else keys):
         digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        digest.update(state[name].detach().cpu().contiguous().numpy().tobytes())
     return f"{tower.config.name}-{digest.hexdigest()[:16]}"
 
 
@@ -92,7 +94,7 @@ class StateCache:
     For a tower with ``frozen_layers`` (see :class:`mmssl.encoders.text.MiniLMTower`) the output of
     the frozen part never changes during training, so each text's (L, H) states are computed once
     and every step runs only the trainable top layers. Storage under
-    ``<root>/<name>-states-<hash of the frozen weights>/``: ``states.f16`` (all texts' states
+    ``<root>/states-<name>-<hash of the frozen weights>/``: ``states.f16`` (all texts' states
     back to back, float16, read through a memory map: the cache never sits in RAM) and
     ``index.tsv`` (sha1, row offset, length per text), rewritten atomically after each chunk, so a
     killed precompute resumes where it stopped.
@@ -103,7 +105,9 @@ class StateCache:
             raise ValueError(f"StateCache needs a tower with frozen layers (frozen_layers > 0); "
                              f"{tower.config.name!r} has none")
         self.tower = tower
-        self.folder = Path(root or default_cache_root()) / f"{tower.config.name}-states-{self._fingerprint(tower)}"
+        # the frozen weights' names say how many layers are frozen; their values, what they compute
+        fingerprint = tower_fingerprint(tower, keys=tower.frozen_parameter_names())
+        self.folder = Path(root or default_cache_root()) / f"states-{fingerprint}"
         self.width = tower.output_dim
         self._rows: dict[str, tuple[int, int]] = {}
         self._end = 0  # rows (tokens) written
@@ -114,17 +118,6 @@ class StateCache:
                 h, offset, length = line.split("\t")
                 self._rows[h] = (int(offset), int(length))
                 self._end = max(self._end, int(offset) + int(length))
-
-    @staticmethod
-    def _fingerprint(tower: Tower) -> str:
-        digest = hashlib.sha1()
-        digest.update(json.dumps({"max_length": tower.config.max_length,
-                                  "frozen_layers": tower.config.frozen_layers}).encode())
-        state = tower.state_dict()
-        for name in sorted(tower.frozen_parameter_names()):
-            digest.update(name.encode())
-            digest.update(state[name].detach().cpu().contiguous().numpy().tobytes())
-        return digest.hexdigest()[:16]
 
     def __len__(self) -> int:
         return len(self._rows)

@@ -105,9 +105,14 @@ def encode_batch(tokenizer: Tokenizer, texts: list[str], max_length: int) -> dic
         raise ValueError(f"max_length must be >= 1, got {max_length}")
     clipped = [t[: max_length * CHARS_PER_TOKEN] for t in texts]
     encodings = tokenizer.encode_batch(clipped, add_special_tokens=False)
-    rows = [[CLS_ID] + e.ids[: max_length - 1] for e in encodings]
+    return pad_token_rows([[CLS_ID] + e.ids[: max_length - 1] for e in encodings], PAD_ID)
+
+
+def pad_token_rows(rows: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Token id lists -> ``input_ids`` (B, L) padded with ``pad_id`` and ``attention_mask`` (B, L), int64;
+    ``L`` is the longest row (1 for no rows)."""
     length = max((len(r) for r in rows), default=1)
-    input_ids = torch.full((len(rows), length), PAD_ID, dtype=torch.long)  # (B, L)
+    input_ids = torch.full((len(rows), length), pad_id, dtype=torch.long)  # (B, L)
     attention_mask = torch.zeros((len(rows), length), dtype=torch.long)  # (B, L)
     for i, row in enumerate(rows):
         input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)

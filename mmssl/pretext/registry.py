@@ -192,7 +192,7 @@ def pretrain(run: PretextRun, records: list[dict] | None = None) -> Path:
     start = time.perf_counter()
     last = trainer.fit()
     seconds = time.perf_counter() - start
-    samples = run.train.max_steps * run.train.batch_size * run.train.grad_accum
+    samples = run.train.max_steps * trainer.global_batch_size  # every process's samples
     print(f"[mmssl] {run.train.max_steps} steps in {seconds:.1f} s: {samples / max(seconds, 1e-9):.1f} samples/s "
           f"overall, {last.get('samples_per_s', float('nan')):.1f} samples/s in the last window; "
           f"final loss {last.get('loss', float('nan')):.4f}")

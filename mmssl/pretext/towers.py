@@ -36,6 +36,7 @@ from torch import nn
 from torchvision import transforms
 
 from mmssl.data.imageio import to_square_rgb
+from mmssl.encoders.tokenizer import pad_token_rows
 from mmssl.encoders.code import SelfAttentionTower, SequencePooling, resolve_code_tokenizer
 from mmssl.encoders.tower import Tower, TowerConfig, finish_tower
 
@@ -70,13 +71,7 @@ def encode_bytes(texts: list[str], max_length: int) -> dict[str, torch.Tensor]:
         raise ValueError(f"max_length must be >= 1, got {max_length}")
     rows = [[BYTE_START] + [b + BYTE_OFFSET for b in t.encode("utf-8", errors="replace")[: max_length - 1]]
             for t in texts]
-    length = max((len(r) for r in rows), default=1)
-    input_ids = torch.full((len(rows), length), BYTE_PAD, dtype=torch.long)  # (B, L)
-    attention_mask = torch.zeros((len(rows), length), dtype=torch.long)  # (B, L)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        attention_mask[i, : len(row)] = 1
-    return {"input_ids": input_ids, "attention_mask": attention_mask}
+    return pad_token_rows(rows, BYTE_PAD)
 
 
 def decode_bytes(ids: list[int]) -> str:

@@ -174,7 +174,7 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
     seconds = time.perf_counter() - start
     if not trainer.is_main:
         return Path(run.output)
-    samples = run.train.max_steps * run.train.batch_size * run.train.grad_accum * trainer.world_size
+    samples = run.train.max_steps * trainer.global_batch_size
     throughput = last.get("samples_per_s", float("nan"))
     print(f"[mmssl] trained {run.train.max_steps} steps in {seconds / 60:.1f} min; "
           f"throughput {throughput:.0f} samples/s (last window), {samples / max(seconds, 1e-9):.0f} samples/s overall")

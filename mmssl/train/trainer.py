@@ -227,13 +227,18 @@ class Trainer:
         if self.is_main:
             print(f"[mmssl] resumed from {folder} at step {self.step}")
 
+    @property
+    def global_batch_size(self) -> int:
+        """Samples per optimizer step over every process: ``batch_size * grad_accum * world_size``."""
+        return self.config.batch_size * self.config.grad_accum * self.world_size
+
     def _resumed_start(self, state: dict) -> int:
         """This rank's sampler start after resuming ``state``, saved by a run of any world size."""
         c = self.config
         old_world = int(state.get("world_size", 1))
         saved = state.get("config", {})
         old_per_rank = int(saved.get("batch_size", c.batch_size)) * int(saved.get("grad_accum", c.grad_accum))
-        old_global, new_global = old_per_rank * old_world, c.batch_size * c.grad_accum * self.world_size
+        old_global, new_global = old_per_rank * old_world, self.global_batch_size
         if self.is_main and (old_world, old_global) != (self.world_size, new_global):
             print(f"[mmssl] resuming a run of {old_world} process(es) on {self.world_size}: the data order continues "
                   f"where it stopped; samples per optimizer step {old_global} -> {new_global}"
