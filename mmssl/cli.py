@@ -104,10 +104,13 @@ def _train_base(recipe: str):
 
 def _cmd_train(args) -> int:
     from mmssl.config import resolve_config
+    from mmssl.train.distributed import world_info
     from mmssl.train.dual_encoder import DualEncoderRun, train_dual_encoder
 
     run = resolve_config(DualEncoderRun, args, base=_train_base(args.recipe))
-    print(f"model saved to {train_dual_encoder(run)}")
+    output = train_dual_encoder(run)
+    if world_info().rank == 0:  # under torchrun only rank 0 saves
+        print(f"model saved to {output}")
     return 0
 
 

@@ -155,14 +155,15 @@ def _code_tokenizer(run: ContrastiveRun, records: list[dict]):
 
 def pretrain_contrastive(run: ContrastiveRun) -> Path:
     """Pretrain ``run.encoder`` with ``run.method``; returns the run folder (a ``pretrained=`` path)."""
-    from mmssl.encoders import CODE_TOKENIZER_TOWERS, build_tower, save_code_tokenizer
+    from mmssl.encoders import build_tower, save_code_tokenizer, takes_code_tokenizer
+    from mmssl.encoders.code import saved_code_tokenizer
     from mmssl.train.distributed import broadcast_object, init_distributed
     from mmssl.train.dual_encoder import train_records
     from mmssl.train.trainer import Trainer, resolve_device, seed_everything
 
     if run.method not in METHODS:
         raise KeyError(f"unknown contrastive method {run.method!r}; known: {', '.join(METHODS)}")
-    if run.modality == "image" and run.encoder.name in CODE_TOKENIZER_TOWERS:
+    if run.modality == "image" and takes_code_tokenizer(run.encoder.name):
         raise ValueError(f"tower {run.encoder.name!r} does not encode image items; pick an image tower "
                          "(--encoder.name resnet-tiny-64 or vit-tiny-64)")
     if run.encoder.locked:
@@ -173,10 +174,11 @@ def pretrain_contrastive(run: ContrastiveRun) -> Path:
     tokenizer = None
     run_dir = Path(run.train.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    if run.modality == "code" and run.encoder.name in CODE_TOKENIZER_TOWERS:
-        if run.encoder.tokenizer:  # kept beside the checkpoints, so the run folder is self-contained
-            if world.rank == 0:
-                shutil.copyfile(run.encoder.tokenizer, run_dir / "tokenizer.json")
+    if run.modality == "code" and takes_code_tokenizer(run.encoder.name):
+        saved = saved_code_tokenizer(run.encoder)  # its own file, or its pretrained checkpoint's
+        if saved is not None:  # kept beside the checkpoints, so the run folder is self-contained
+            if world.rank == 0 and saved.resolve() != (run_dir / "tokenizer.json").resolve():
+                shutil.copyfile(saved, run_dir / "tokenizer.json")
         else:
             # one vocabulary on every rank: WordPiece training is not reproducible across processes
             tokenizer = broadcast_object(_code_tokenizer(run, records) if world.rank == 0 else None)

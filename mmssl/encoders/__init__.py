@@ -18,7 +18,7 @@ from mmssl.encoders.dual import (
     load_dual_encoder,
     save_dual_encoder,
 )
-from mmssl.encoders.registry import CODE_TOKENIZER_TOWERS, TOWERS, build_tower
+from mmssl.encoders.registry import CODE_TOKENIZER_TOWERS, TOWERS, build_tower, needs_code_tokenizer, takes_code_tokenizer
 from mmssl.encoders.text import minilm_path
 from mmssl.encoders.tokenizer import (
     encode_batch,
@@ -43,7 +43,9 @@ __all__ = [
     "load_dual_encoder",
     "load_encoder_weights",
     "minilm_path",
+    "needs_code_tokenizer",
     "save_code_tokenizer",
     "save_dual_encoder",
+    "takes_code_tokenizer",
     "train_code_tokenizer",
 ]

@@ -16,6 +16,8 @@ pretrained alternative on either side.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
@@ -162,18 +164,26 @@ class SelfAttentionTower(CodeTower):
         return self.norm(x)
 
 
-def resolve_code_tokenizer(config: TowerConfig, tokenizer: Tokenizer | None) -> Tokenizer:
-    """The tokenizer given, else the config's file, else the ``tokenizer.json`` saved with the
-    pretrained checkpoint (in its folder or its run folder)."""
-    if tokenizer is not None:
-        return tokenizer
+def saved_code_tokenizer(config: TowerConfig) -> Path | None:
+    """The tokenizer file a tower comes with: the config's, else the ``tokenizer.json`` saved with
+    its pretrained checkpoint (in its folder or its run folder); None when it has none."""
     if config.tokenizer:
-        return load_code_tokenizer(config.tokenizer)
+        return Path(config.tokenizer)
     if config.pretrained not in ("scratch", "minilm"):
         checkpoint = resolve_checkpoint_file(config.pretrained).parent
         for candidate in (checkpoint / "tokenizer.json", checkpoint.parent.parent / "tokenizer.json"):
             if candidate.is_file():
-                return load_code_tokenizer(candidate)
+                return candidate
+    return None
+
+
+def resolve_code_tokenizer(config: TowerConfig, tokenizer: Tokenizer | None) -> Tokenizer:
+    """The tokenizer given, else the one the tower comes with (:func:`saved_code_tokenizer`)."""
+    if tokenizer is not None:
+        return tokenizer
+    saved = saved_code_tokenizer(config)
+    if saved is not None:
+        return load_code_tokenizer(saved)
     raise ValueError(f"tower {config.name!r} needs a code tokenizer: pass tokenizer=train_code_tokenizer(texts) "
                      "to build_tower, or set tokenizer to the path of a saved tokenizer JSON")
 

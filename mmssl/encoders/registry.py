@@ -37,8 +37,30 @@ TOWERS: dict[str, TowerFactory] = {
     "self-attention": build_self_attention_tower,
 }
 
-# towers that take a code tokenizer (trained with train_code_tokenizer)
+# towers that take a code tokenizer (trained with train_code_tokenizer); see also takes_code_tokenizer
 CODE_TOKENIZER_TOWERS = frozenset({"nbow", "cnn", "bigru", "bilstm", "self-attention"})
+
+
+def _register_extra_towers() -> None:
+    """Towers defined by the pretraining packages (``gpt``, ``wavenet``, ``pixelcnn-32``, …)."""
+    from mmssl.pretext.towers import register_pretext_towers
+
+    register_pretext_towers()
+
+
+def takes_code_tokenizer(name: str) -> bool:
+    """Whether tower ``name`` reads the code tokenizer (this package's towers and the pretext ones)."""
+    from mmssl.pretext.towers import PRETEXT_CODE_TOKENIZER_TOWERS
+
+    return name in CODE_TOKENIZER_TOWERS or name in PRETEXT_CODE_TOKENIZER_TOWERS
+
+
+def needs_code_tokenizer(config: TowerConfig) -> bool:
+    """Whether a tower needs a newly trained code tokenizer: it reads one and comes with none (no
+    ``tokenizer`` file, no ``tokenizer.json`` beside its pretrained checkpoint)."""
+    from mmssl.encoders.code import saved_code_tokenizer
+
+    return takes_code_tokenizer(config.name) and saved_code_tokenizer(config) is None
 
 
 def build_tower(config: TowerConfig | str, tokenizer: Tokenizer | None = None, **overrides) -> Tower:
@@ -52,6 +74,8 @@ def build_tower(config: TowerConfig | str, tokenizer: Tokenizer | None = None, *
     """
     config = TowerConfig(name=config) if isinstance(config, str) else config
     config = dataclasses.replace(config, **overrides) if overrides else config
+    if config.name not in TOWERS:
+        _register_extra_towers()
     if config.name not in TOWERS:
         raise KeyError(f"unknown tower {config.name!r}; known: {', '.join(TOWERS)}")
     return TOWERS[config.name](config, tokenizer)

@@ -15,6 +15,7 @@ tower in a dual encoder: ``TowerConfig(name=<encoder>, pretrained="runs/rotation
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,14 +122,6 @@ def build_method(run: PretextRun, tokenizer=None) -> nn.Module:
     return spec.build(encoder, run)
 
 
-def needs_code_tokenizer(config: TowerConfig) -> bool:
-    from mmssl.encoders.registry import CODE_TOKENIZER_TOWERS
-    from mmssl.pretext.towers import PRETEXT_CODE_TOKENIZER_TOWERS
-
-    return (config.name in CODE_TOKENIZER_TOWERS or config.name in PRETEXT_CODE_TOKENIZER_TOWERS) \
-        and not config.tokenizer
-
-
 def _records(run: PretextRun) -> list[dict]:
     from mmssl.data.corpus import load_corpus
 
@@ -162,7 +155,8 @@ def pretrain(run: PretextRun, records: list[dict] | None = None) -> Path:
             dicts with ``image`` (a file path) for image methods, ``code`` and ``docstring`` (or
             ``text``/``captions`` for ``text="captions"``) for text methods.
     """
-    from mmssl.encoders import save_code_tokenizer, train_code_tokenizer
+    from mmssl.encoders import needs_code_tokenizer, save_code_tokenizer, takes_code_tokenizer, train_code_tokenizer
+    from mmssl.encoders.code import saved_code_tokenizer
     from mmssl.pretext.data import texts_of
     from mmssl.train.trainer import Trainer, seed_everything
 
@@ -180,6 +174,11 @@ def pretrain(run: PretextRun, records: list[dict] | None = None) -> Path:
             texts = texts_of(records, "captions" if run.text == "captions" else "code+docstring")
             tokenizer = train_code_tokenizer(texts, vocab_size=run.tokenizer_vocab_size)
             save_code_tokenizer(tokenizer, tokenizer_file)
+    elif takes_code_tokenizer(run.encoder.name):  # its own vocabulary, kept beside the checkpoints
+        saved = saved_code_tokenizer(run.encoder)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if saved.resolve() != (run_dir / "tokenizer.json").resolve():
+            shutil.copyfile(saved, run_dir / "tokenizer.json")
     method = build_method(run, tokenizer)
     dataset, collate = build_pretext_data(run, method, records)
     trainer = Trainer(run.train, method, dataset, collate_fn=collate,

@@ -15,8 +15,8 @@ initialises it inside a dual encoder like any other tower:
 * ``vq-encoder-32``: the VQ-VAE's convolutional encoder (4x down-sampling, residual blocks); pooled
   by the spatial mean of its (B, width, 8, 8) map.
 
-Call :func:`register_pretext_towers` (``import mmssl.pretext`` does) before ``build_tower`` or
-``load_dual_encoder`` meets one of these names.
+``build_tower`` registers them (:func:`register_pretext_towers`) the first time it meets a name it
+does not know, so ``load_dual_encoder`` reads a model with a pretext tower without further ado.
 
 Image towers here take any PIL image: ``to_square_rgb`` fits it in the square (aspect kept),
 flattens transparency onto white and converts grayscale/palette images, so odd sizes, ``L`` and

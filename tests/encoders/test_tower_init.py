@@ -56,3 +56,17 @@ def test_wrong_checkpoints_raise_clear_errors(code_tokenizer, tmp_path):
 
     with pytest.raises(CheckpointError, match="no mmssl checkpoint at"):
         build_tower("vit-tiny-64", pretrained=str(tmp_path / "nowhere"))
+
+
+def test_build_tower_knows_the_pretext_towers_without_importing_them():
+    """``build_tower``/``load_dual_encoder`` meet ``wavenet``, ``gpt``… in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom mmssl.encoders import build_tower, takes_code_tokenizer\n"
+              "assert 'mmssl.pretext' not in sys.modules\n"
+              "tower = build_tower('wavenet')\n"
+              "print(type(tower).__name__, takes_code_tokenizer('gpt'), takes_code_tokenizer('wavenet'))")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["True", "False"], out.stdout

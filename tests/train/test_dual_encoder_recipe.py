@@ -67,3 +67,34 @@ def test_code_recipe_with_trainable_query_tower(data_dir, tmp_path, monkeypatch)
     assert rows[-1]["accuracy"] > 0.2  # in-batch top-1 of 64: chance is 1/64
     assert (folder / "query_tokenizer.json").exists() and (folder / "item_tokenizer.json").exists()
     assert json.loads((folder / "manifest.json").read_text())["task"] == "code"
+
+
+def test_code_recipe_keeps_the_vocabulary_of_a_pretrained_tower(data_dir, tmp_path, monkeypatch):
+    """A tower from a pretext checkpoint keeps the tokenizer its weights were trained with; only the
+    tower without one gets the recipe's newly trained vocabulary."""
+    from torch import nn
+
+    from mmssl.encoders import build_tower, save_code_tokenizer, train_code_tokenizer
+    from mmssl.train.checkpoint import save_checkpoint, write_latest
+
+    monkeypatch.setenv("MMSSL_DATA_DIR", str(data_dir))
+    pretext_vocab = train_code_tokenizer(["def add(a, b):\n    return a + b", "sum of two numbers"] * 50,
+                                         vocab_size=300)
+    method = nn.Module()
+    method.encoder = build_tower("nbow", tokenizer=pretext_vocab, max_length=64, width=32)
+    run_dir = tmp_path / "pretext"
+    save_code_tokenizer(pretext_vocab, run_dir / "tokenizer.json")
+    save_checkpoint(run_dir / "checkpoints" / "step_0000001", method.state_dict(), None,
+                    {"kind": "mlm", "step": 1, "extra_config": {"encoder": {"name": "nbow"}}})
+    write_latest(run_dir / "checkpoints", "step_0000001")
+
+    run = DualEncoderRun(
+        task="code", corpora=["code"], output=str(tmp_path / "model"), evaluate=False, tokenizer_vocab_size=2000,
+        model=DualEncoderConfig(query=TowerConfig(name="nbow", max_length=32, width=32),
+                                item=TowerConfig(name="nbow", max_length=64, width=32, pretrained=str(run_dir)),
+                                embed_dim=16),
+        train=TrainConfig(run_dir=str(tmp_path / "run"), max_steps=2, batch_size=16, warmup_steps=1,
+                          checkpoint_every=2, progress=False))
+    model = load_dual_encoder(train_dual_encoder(run, command=["test"]))
+    assert model.item_tower.tokenizer.get_vocab() == pretext_vocab.get_vocab()
+    assert model.query_tower.tokenizer.get_vocab_size() > pretext_vocab.get_vocab_size()  # the recipe's own
