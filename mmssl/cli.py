@@ -86,7 +86,7 @@ def _cmd_serve(args) -> int:
 
     config = AppConfig(host=args.host, port=args.port, image_model=args.image_model, code_model=args.code_model,
                        auth=args.auth, share=args.share, allow_folders=args.allow_folder or [],
-                       build_missing=args.build_missing, max_k=args.max_k)
+                       build_missing=args.build_missing, max_k=args.max_k, threads=args.threads)
     if args.index:
         config.indexes = args.index
     serve(config)
@@ -323,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"first build the default indexes ({DEFAULT_IMAGE_INDEX}: emoji + clipart, "
                        f"{DEFAULT_CODE_INDEX}: the code corpus) if they are missing")
     serve.add_argument("--max-k", type=int, default=defaults.max_k, help="the most results a query may ask for")
+    serve.add_argument("--threads", type=int, default=defaults.threads,
+                       help="torch/FAISS threads while serving (default 1: one query is too small to split, and "
+                       "concurrent searches use the other cores; 0 = library defaults)")
     serve.set_defaults(func=_cmd_serve)
     return parser
 

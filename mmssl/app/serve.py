@@ -44,7 +44,18 @@ def serve(config: AppConfig | None = None) -> None:
         from mmssl.app.defaults import ensure_default_indexes
 
         ensure_default_indexes(config, models)
+    if config.threads > 0:
+        set_threads(config.threads)
     service = SearchService.load(config, models)
     for name, problem in service.problems.items():
         print(f"index {name}: {problem}")
     launch(service)
+
+
+def set_threads(threads: int) -> None:
+    """Intra-op threads of torch and FAISS for this process (see :attr:`AppConfig.threads`)."""
+    import faiss
+    import torch
+
+    torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)

@@ -36,3 +36,38 @@ def test_missing_corpora_are_reported(tmp_path, monkeypatch, app_root):
     assert defaults.ensure_default_indexes(config, dict(app_root["models"]), log=lines.append) == {}
     assert any("corpora not built (emoji, clipart)" in line for line in lines)
     assert any("code corpus is not built" in line for line in lines)
+
+
+def test_serve_runs_queries_on_the_configured_threads(monkeypatch):
+    """``serve --threads N`` reaches torch and FAISS before the service loads (default: one thread)."""
+    import importlib
+
+    import faiss
+    import torch
+
+    from mmssl import cli
+
+    serve_module = importlib.import_module("mmssl.app.serve")  # the module (mmssl.app.serve is also the function)
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_load(config, models):
+        seen.update(config=config, torch=torch.get_num_threads(), faiss=faiss.omp_get_max_threads())
+        raise Stop
+
+    before = torch.get_num_threads(), faiss.omp_get_max_threads()
+    monkeypatch.setattr(serve_module.SearchService, "load", staticmethod(fake_load))
+    try:
+        for argv, threads in ((["serve"], 1), (["serve", "--threads", "2"], 2)):
+            try:
+                cli.main(argv)
+            except Stop:
+                pass
+            assert seen["config"].threads == threads
+            assert seen["torch"] == threads and seen["faiss"] == threads
+    finally:
+        torch.set_num_threads(before[0])
+        faiss.omp_set_num_threads(before[1])
