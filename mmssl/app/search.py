@@ -92,7 +92,6 @@ class SearchService:
         self.problems: dict[str, str] = {}  # index name -> why it is not loaded (shown in the Indexes tab)
         self.allowed_build_folders = [os.path.realpath(Path(f).expanduser()) for f in config.allow_folders]
         self._models: dict[str, object] = dict(models or {})  # model path -> loaded model
-        self._model_locks: dict[int, threading.Lock] = {id(m): threading.Lock() for m in self._models.values()}
         self._write_lock = threading.Lock()
 
     @classmethod
@@ -122,7 +121,6 @@ class SearchService:
                                 f"--{kind}-model PATH.")
             model = load_model(path)
             self._models[path] = model
-            self._model_locks[id(model)] = threading.Lock()
         return self._models[path]
 
     def open_index(self, name: str) -> LoadedIndex | None:
@@ -171,8 +169,9 @@ class SearchService:
     # ------------------------------------------------------------------ searching
 
     def _encode(self, model, method: str, inputs: list):
-        with self._model_locks[id(model)]:
-            return getattr(model, method)(inputs)
+        # no lock: inference is thread-safe (MiniLM serialises only its tokenizer call), so concurrent
+        # queries encode side by side on separate cores
+        return getattr(model, method)(inputs)
 
     def _search(self, loaded: LoadedIndex, vectors, k: int, filter=None) -> list[Hit]:
         with loaded.lock:

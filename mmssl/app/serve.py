@@ -25,7 +25,7 @@ def launch(service: SearchService, *, block: bool = True, quiet: bool = False):
 
     config = service.config
     demo = build_app(service)
-    # searches run side by side: encoding is serialised per model inside the service, the rest is not
+    # searches run side by side (one torch thread each by default, see AppConfig.threads)
     demo.queue(default_concurrency_limit=8, api_open=True)
     demo.launch(server_name=config.host, server_port=config.port or None, share=config.share,
                 auth=config.credentials(), allowed_paths=service.image_folders(), show_error=False,

