@@ -22,6 +22,7 @@ def _highlighter():
                                         cssstyles="margin:0;padding:8px;border-radius:6px;overflow-x:auto")
 
 
+@lru_cache(maxsize=4096)  # ~1 ms a function: popular results are rendered once (a few MB at most)
 def highlight_python(source: str) -> str:
     """``source`` as HTML with inline Pygments colours (escaped)."""
     from pygments import highlight

@@ -24,6 +24,11 @@ def launch(service: SearchService, *, block: bool = True, quiet: bool = False):
     from mmssl.app.ui import build_app
 
     config = service.config
+    import gradio as gr
+
+    # result images are served straight from the indexed folders (the only ones allowed), not copied
+    # and hashed into Gradio's cache on every search
+    gr.set_static_paths(service.image_folders())
     demo = build_app(service)
     # searches run side by side (one torch thread each by default, see AppConfig.threads)
     demo.queue(default_concurrency_limit=8, api_open=True)
