@@ -18,14 +18,19 @@ For every method of ``mmssl.pretext.METHODS`` (its default tower, the train spli
     python bench/pretext.py                                    # every method, small budget, 1 thread
     python bench/pretext.py --methods rotation,mae --steps 1000 --downstream-steps 500
 
-Prints a table and writes ``bench/results/pretext.json``. Scratch downstream runs are shared by
-methods with the same tower (same config, same seed: the same run).
+Prints a table and merges its rows into ``bench/results/pretext.json``: a method's new row replaces
+its old one, other methods' rows stay, so methods can be run in separate invocations (batches);
+each row names its invocation (``run``) and ``runs`` records every invocation's settings.
+Generative samples and grids go to ``pretext_samples/`` beside the output. Scratch downstream runs
+are shared by methods with the same tower and budget (same config, same seed: the same run), also
+across invocations: their result is kept in ``<work-dir>/downstream/scratch-<key>/result.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -67,6 +72,38 @@ def _shared_tokenizer(work: Path, vocab_size: int) -> Path:
     return path
 
 
+def _samples_dir(output: str | Path) -> Path:
+    """Where a results file's samples go: ``bench/results/pretext.json`` -> ``bench/results/pretext_samples/``."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}_samples")
+
+
+def _relative(path: Path) -> str:
+    """``path`` relative to the repository when inside it (what the JSON records), else absolute."""
+    path = path.resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def _scratch_downstream(item, kind: str, budget: TrainConfig, root: Path, **kwargs) -> dict:
+    """``downstream_retrieval`` of ``item`` from scratch, run once per (tower, task, budget, seed) and
+    kept on disk, so methods sharing a tower share one scratch run, also across invocations."""
+    item = dataclasses.replace(item, pretrained="scratch")
+    key = json.dumps({"item": dataclasses.asdict(item), "kind": kind, "budget": dataclasses.asdict(budget),
+                      **{k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for k, v in kwargs.items()}},
+                     sort_keys=True, default=str)
+    folder = root / f"scratch-{item.name}-{hashlib.sha1(key.encode()).hexdigest()[:10]}"
+    cached = folder / "result.json"
+    if cached.is_file():
+        print(f"[bench] scratch {item.name} downstream: reusing {cached}", flush=True)
+        return {k: v for k, v in json.loads(cached.read_text()).items() if k != "key"}
+    result = downstream_retrieval(item, kind, budget, folder, **kwargs)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(".result.json.tmp")
+    tmp.write_text(json.dumps({**result, "key": json.loads(key)}, indent=2) + "\n")
+    os.replace(tmp, cached)
+    return result
+
+
 def _load_method(run, run_dir: Path):
     """The trained method module, from the run's last checkpoint."""
     from safetensors.torch import load_file
@@ -79,7 +116,7 @@ def _load_method(run, run_dir: Path):
 
 
 @torch.no_grad()
-def _vq_report(run, run_dir: Path, name: str, count: int = 16) -> dict:
+def _vq_report(run, run_dir: Path, name: str, samples_dir: Path, count: int = 16) -> dict:
     """Held-out reconstruction MSE, codebook perplexity/use, and a PNG grid of originals/reconstructions/samples."""
     from mmssl.data.corpus import load_corpus
     from mmssl.data.pairs import load_images
@@ -102,11 +139,11 @@ def _vq_report(run, run_dir: Path, name: str, count: int = 16) -> dict:
     perplexity = float(torch.exp(-(p * (p + 1e-10).log()).sum()))
     originals = images[:count]
     grid = torch.cat([originals, method.reconstruct(originals).clamp(-1, 1), sample_vqvae(method, count)])
-    png = save_image_grid(grid, RESULTS / "pretext_samples" / f"{name}_grid.png", columns=count)
+    png = save_image_grid(grid, samples_dir / f"{name}_grid.png", columns=count)
     return {"test_images": len(images), "reconstruction_mse": mse / images.numel(),
             "mean_colour_reference_mse": mean_colour_mse / images.numel(),
             "codebook_perplexity": perplexity, "codes_used": float((counts > 0).float().mean()),
-            "num_codes": len(counts), "png": str(png.relative_to(ROOT))}
+            "num_codes": len(counts), "png": _relative(png)}
 
 
 def add_protocol_arguments(parser: argparse.ArgumentParser, downstream_steps: int, work_dir: str,
@@ -145,9 +182,10 @@ def main(argv: list[str] | None = None) -> int:
     args, methods = parse_protocol_args(parser, argv, METHODS)
     work = Path(args.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "pretext_samples").mkdir(parents=True, exist_ok=True)
+    samples_dir = _samples_dir(args.output)
+    samples_dir.mkdir(parents=True, exist_ok=True)
 
-    tasks, scratch_cache, rows = {}, {}, []
+    tasks, rows = {}, []
     tokenizer_file = None
     started = time.perf_counter()
     for method in methods:
@@ -160,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = work / method
         shutil.rmtree(run_dir, ignore_errors=True)
         run.samples = 8
+        if method == "vqgan":  # the GAN terms must switch on inside a short run (default: after 100 steps)
+            run.vqvae = dataclasses.replace(run.vqvae, discriminator_start=min(run.vqvae.discriminator_start,
+                                                                               args.steps // 2))
         run.train = TrainConfig(run_dir=str(run_dir), max_steps=args.steps, batch_size=args.batch_size,
                                 lr=spec.lr, warmup_steps=max(1, min(50, args.steps // 10)),
                                 checkpoint_every=args.steps, log_every=max(1, args.steps // 15), progress=False)
@@ -171,12 +212,15 @@ def main(argv: list[str] | None = None) -> int:
                "pretrain": {"steps": args.steps, "batch_size": args.batch_size, "seconds": round(time.perf_counter() - t0, 1),
                             "first_loss": history[0]["loss"], "last_loss": history[-1]["loss"],
                             "samples_per_s": history[-1].get("samples_per_s"),
+                            "first_logs": {k: v for k, v in history[0].items() if k not in ("lr",)},
                             "last_logs": {k: v for k, v in history[-1].items() if k not in ("step", "lr")}}}
+        if method in ("vqvae", "vqgan"):
+            row["options"] = dataclasses.asdict(run.vqvae)
         for sample in ("samples.txt", "samples.png"):
             if (run_dir / sample).exists():
-                target = RESULTS / "pretext_samples" / f"{method}{Path(sample).suffix}"
+                target = samples_dir / f"{method}{Path(sample).suffix}"
                 shutil.copyfile(run_dir / sample, target)
-                row["samples"] = str(target.relative_to(ROOT))
+                row["samples"] = _relative(target)
 
         task_name = "emoji-category" if spec.data == "images" else "code-package"
         if task_name not in tasks:
@@ -189,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] {method} probe: {json.dumps(row['probe'])}", flush=True)
 
         if method in ("vqvae", "vqgan"):
-            row["vq"] = _vq_report(run, run_dir, method)
+            row["vq"] = _vq_report(run, run_dir, method, samples_dir)
             print(f"[bench] {method} VQ: {json.dumps(row['vq'])}", flush=True)
 
         if args.downstream_steps > 0:
@@ -204,20 +248,24 @@ def main(argv: list[str] | None = None) -> int:
                 from mmssl.encoders.tower import TowerConfig
 
                 kwargs["code_query"] = TowerConfig(name="nbow", max_length=32, tokenizer=str(tokenizer_file))
+            shutil.rmtree(work / "downstream" / f"{method}-pretrained", ignore_errors=True)
             pre = downstream_retrieval(dataclasses.replace(item, pretrained=str(run_dir)), kind, budget,
                                        work / "downstream" / f"{method}-pretrained", **kwargs)
-            key = json.dumps(dataclasses.asdict(dataclasses.replace(item, pretrained="scratch")), sort_keys=True)
-            if key not in scratch_cache:
-                scratch_cache[key] = downstream_retrieval(dataclasses.replace(item, pretrained="scratch"), kind, budget,
-                                                          work / "downstream" / f"{method}-scratch", **kwargs)
-            row["downstream"] = {"pretrained": pre, "scratch": scratch_cache[key]}
+            row["downstream"] = {"pretrained": pre,
+                                 "scratch": _scratch_downstream(item, kind, budget, work / "downstream", **kwargs)}
             print(f"[bench] {method} downstream: {json.dumps(row['downstream'])}", flush=True)
         rows.append(row)
         _write(args, rows, started)
 
-    print()
-    print(format_protocol_table(rows))
-    for r in rows:
+    merged = json.loads(Path(args.output).read_text())["rows"] if rows else []
+    print(f"\nevery row of {args.output} (this invocation: {', '.join(methods)}):")
+    print(format_protocol_table(merged))
+    print("\npretraining (loss: mean of the first / last logging window):")
+    for r in merged:
+        p = r["pretrain"]
+        print(f"  {r['method']:<10} {p['steps']} steps x {p['batch_size']}: loss {p['first_loss']:.3f} -> "
+              f"{p['last_loss']:.3f}, {p['samples_per_s'] or 0:.1f} samples/s, {p['seconds']:.0f} s  [{r['run']}]")
+    for r in merged:
         if "vq" in r:
             v = r["vq"]
             print(f"{r['method']}: test reconstruction MSE {v['reconstruction_mse']:.4f} (mean-colour reference "
@@ -227,9 +275,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+_RUN_ID = f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} pid {os.getpid()}"  # this invocation
+
+
 def _write(args, rows: list[dict], started: float) -> None:
-    """Merge this run's rows into the output (rows of other methods are kept, so several runs — e.g.
-    image and code methods in two processes — fill one file); locked, written atomically."""
+    """Merge this invocation's rows into the output, locked and written atomically.
+
+    A method's new row replaces its old row; other methods' rows are kept, so several invocations
+    (batches of methods, or image and code methods in two processes) fill one file. Each row names
+    its invocation (``run``); ``runs`` keeps the settings of every invocation a row still names.
+    """
     import fcntl
 
     out = Path(args.output)
@@ -237,11 +292,20 @@ def _write(args, rows: list[dict], started: float) -> None:
     with open(out.with_name(f".{out.name}.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         old = json.loads(out.read_text()) if out.exists() else {}
+        old_runs = old.get("runs", [])
+        for i, entry in enumerate(old_runs):  # files written before rows named their run
+            entry.setdefault("id", f"earlier run {i + 1}")
+            for r in old.get("rows", []):
+                if "run" not in r and r["method"] in entry.get("methods", []):
+                    r["run"] = entry["id"]
+        for r in rows:
+            r.setdefault("run", _RUN_ID)
         ours = {r["method"] for r in rows}
         merged = [r for r in old.get("rows", []) if r["method"] not in ours] + rows
         merged.sort(key=lambda r: list(METHODS).index(r["method"]) if r["method"] in METHODS else len(METHODS))
-        runs = [s for s in old.get("runs", []) if set(s["methods"]) - ours]
-        runs.append({**{k: v for k, v in vars(args).items()}, "methods": sorted(ours),
+        named = {r.get("run") for r in merged}
+        runs = [entry for entry in old_runs if entry["id"] in named and entry["id"] != _RUN_ID]
+        runs.append({"id": _RUN_ID, **vars(args), "methods": sorted(ours),
                      "minutes": round((time.perf_counter() - started) / 60, 2)})
         data = {"torch": torch.__version__, "runs": runs, "rows": merged}
         tmp = out.with_name(f".{out.name}.tmp")

@@ -16,11 +16,22 @@
   trained on the detached code indices in the same run (``prior_weight``); :func:`sample_vqvae`
   draws code grids from it and decodes them.
 * VQ-GAN option (Esser et al. 2021, without the perceptual loss): a PatchGAN discriminator with the
-  hinge loss, switched on after ``discriminator_start`` steps with weight ``adversarial_weight``.
+  hinge loss, switched on after ``discriminator_start`` steps. The generator term's weight is the
+  paper's adaptive one, ``adversarial_weight * |grad_L MSE| / |grad_L G|`` at the decoder's last
+  layer ``L`` (clamped to [0, 1e4], no gradient through it), so the adversarial gradient there is
+  ``adversarial_weight`` times the reconstruction's whatever their raw scales
+  (``adaptive_weight=False``: the fixed ``adversarial_weight``).
   The trainer has one optimizer, so the two players are separated by gradient routing instead:
   the discriminator loss sees detached reconstructions, and the generator's adversarial term
   evaluates the discriminator through ``torch.func.functional_call`` with detached parameters, so
-  each loss moves only its own player.
+  each loss moves only its own player. The discriminator loss enters the total scaled by
+  ``discriminator_loss_scale``: the trainer clips the *global* gradient norm, and the
+  discriminator's raw gradients dominate it (measured after a 100-step run: norm 24, against 3.9
+  for encoder, decoder and prior together), so unscaled they set the clip factor of every
+  parameter and all but stop the autoencoder and the prior once the GAN switches on (the prior's
+  loss stayed at chance, 5.0 nats, in that run). AdamW's steps do not depend on a constant factor on a
+  loss whose parameters no other term touches, so the scale changes the discriminator's training
+  only through the clip.
 """
 
 from __future__ import annotations
@@ -48,8 +59,10 @@ class VQVAEConfig:
     prior_heads: int = 4
     adversarial: bool = False  # VQ-GAN: PatchGAN discriminator with the hinge loss
     adversarial_weight: float = 0.1
+    adaptive_weight: bool = True  # VQ-GAN's gradient-balanced generator weight (module docstring)
     discriminator_start: int = 100  # steps of plain VQ-VAE training before the GAN terms switch on
     discriminator_width: int = 32
+    discriminator_loss_scale: float = 0.01  # keeps its gradients from setting the global clip (module docstring)
 
 
 class EMAVectorQuantizer(nn.Module):
@@ -199,6 +212,16 @@ class VQVAE(nn.Module):
     def reconstruct(self, images: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(images)[1])
 
+    def adaptive_weight(self, reconstruction_loss: torch.Tensor, generator_loss: torch.Tensor) -> torch.Tensor:
+        """VQ-GAN's balance |grad_L reconstruction| / |grad_L generator| at the decoder's last layer ``L``
+        (a detached scalar; 1 where gradients are off, e.g. in evaluation)."""
+        if not (torch.is_grad_enabled() and generator_loss.requires_grad):
+            return torch.ones((), device=generator_loss.device)
+        last = self.decoder[-1].weight
+        rec_grad, = torch.autograd.grad(reconstruction_loss, last, retain_graph=True)
+        gen_grad, = torch.autograd.grad(generator_loss, last, retain_graph=True)
+        return (rec_grad.norm() / (gen_grad.norm() + 1e-4)).clamp(0.0, 1e4).detach()
+
     def loss(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         c = self.config
         z, q, indices = self.encode(images)
@@ -220,8 +243,11 @@ class VQVAE(nn.Module):
                 d_loss = F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()  # hinge
                 frozen = {k: v.detach() for k, v in self.discriminator.named_parameters()}
                 g_loss = -torch.func.functional_call(self.discriminator, frozen, (reconstruction,)).mean()
-                loss = loss + d_loss + c.adversarial_weight * g_loss
-                logs.update(discriminator_loss=d_loss.item(), generator_loss=g_loss.item())
+                weight = c.adversarial_weight * self.adaptive_weight(mse, g_loss) if c.adaptive_weight \
+                    else c.adversarial_weight
+                loss = loss + c.discriminator_loss_scale * d_loss + weight * g_loss
+                logs.update(discriminator_loss=d_loss.item(), generator_loss=g_loss.item(),
+                            generator_weight=float(weight))
         return loss, logs
 
 
