@@ -15,8 +15,6 @@ tower in a dual encoder: ``TowerConfig(name=<encoder>, pretrained="runs/rotation
 from __future__ import annotations
 
 import dataclasses
-import shutil
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
@@ -156,7 +154,7 @@ def pretrain(run: PretextRun, records: list[dict] | None = None) -> Path:
             ``text``/``captions`` for ``text="captions"``) for text methods.
     """
     from mmssl.encoders import needs_code_tokenizer, save_code_tokenizer, takes_code_tokenizer, train_code_tokenizer
-    from mmssl.encoders.code import saved_code_tokenizer
+    from mmssl.encoders.code import keep_code_tokenizer
     from mmssl.pretext.data import texts_of
     from mmssl.train.trainer import Trainer, seed_everything
 
@@ -175,10 +173,7 @@ def pretrain(run: PretextRun, records: list[dict] | None = None) -> Path:
             tokenizer = train_code_tokenizer(texts, vocab_size=run.tokenizer_vocab_size)
             save_code_tokenizer(tokenizer, tokenizer_file)
     elif takes_code_tokenizer(run.encoder.name):  # its own vocabulary, kept beside the checkpoints
-        saved = saved_code_tokenizer(run.encoder)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if saved.resolve() != (run_dir / "tokenizer.json").resolve():
-            shutil.copyfile(saved, run_dir / "tokenizer.json")
+        keep_code_tokenizer(run.encoder, run_dir)
     method = build_method(run, tokenizer)
     dataset, collate = build_pretext_data(run, method, records)
     trainer = Trainer(run.train, method, dataset, collate_fn=collate,
@@ -188,11 +183,9 @@ def pretrain(run: PretextRun, records: list[dict] | None = None) -> Path:
     print(f"[mmssl] pretext {run.method} on {len(dataset)} {METHODS[run.method].data} items from "
           f"{', '.join(run.corpora)}; encoder {run.encoder.name} ({encoder_params:,} parameters, "
           f"{trainable:,} trainable in all); device {trainer.device}")
-    start = time.perf_counter()
     last = trainer.fit()
-    seconds = time.perf_counter() - start
-    samples = run.train.max_steps * trainer.global_batch_size  # every process's samples
-    print(f"[mmssl] {run.train.max_steps} steps in {seconds:.1f} s: {samples / max(seconds, 1e-9):.1f} samples/s "
+    fit = trainer.fit_stats  # this call's steps, every process's samples
+    print(f"[mmssl] {fit.steps} steps in {fit.seconds:.1f} s: {fit.samples_per_s:.1f} samples/s "
           f"overall, {last.get('samples_per_s', float('nan')):.1f} samples/s in the last window; "
           f"final loss {last.get('loss', float('nan')):.4f}")
     if run.samples > 0 and trainer.is_main:

@@ -176,15 +176,13 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
         print(f"[mmssl] training {run.task} dual encoder on {len(dataset)} pairs from {', '.join(run.corpora)}; "
               f"device {trainer.device} x {trainer.world_size} process(es), "
               f"{sum(p.numel() for p in model.parameters() if p.requires_grad):,} trainable parameters")
-    start = time.perf_counter()
     last = trainer.fit()
-    seconds = time.perf_counter() - start
     if not trainer.is_main:
         return Path(run.output)
-    samples = run.train.max_steps * trainer.global_batch_size
+    fit = trainer.fit_stats  # this call's steps only: a resumed run does not count the earlier ones
     throughput = last.get("samples_per_s", float("nan"))
-    print(f"[mmssl] trained {run.train.max_steps} steps in {seconds / 60:.1f} min; "
-          f"throughput {throughput:.0f} samples/s (last window), {samples / max(seconds, 1e-9):.0f} samples/s overall")
+    print(f"[mmssl] trained {fit.steps} steps in {fit.seconds / 60:.1f} min; "
+          f"throughput {throughput:.0f} samples/s (last window), {fit.samples_per_s:.0f} samples/s overall")
     model.eval()
     output = save_dual_encoder(model, run.output, run.model)
     manifest = {
@@ -195,8 +193,8 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
         "data_hash": _data_hash(files),
         "train_pairs": len(dataset),
         "steps": run.train.max_steps,
-        "train_minutes": round(seconds / 60, 2),
-        "samples_per_s": round(samples / max(seconds, 1e-9), 1),
+        "train_minutes": round(fit.seconds / 60, 2),
+        "samples_per_s": round(fit.samples_per_s, 1),
         "device": str(trainer.device),
         "torch": torch.__version__,
         "final_train_loss": last.get("loss"),

@@ -27,6 +27,7 @@ import math
 import os
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -119,6 +120,20 @@ def cosine_with_warmup(step: int, warmup: int, total: int, min_ratio: float) -> 
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+@dataclass(frozen=True)
+class FitStats:
+    """What one :meth:`Trainer.fit` call did: steps it ran (not counting resumed ones), its wall time
+    (checkpoints included) and the samples of every process."""
+
+    steps: int = 0
+    seconds: float = 0.0
+    samples: int = 0
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / max(self.seconds, 1e-9)
+
+
 class _LossForward(nn.Module):
     """Lets DistributedDataParallel hook ``method.loss`` (DDP only wraps ``forward``)."""
 
@@ -180,6 +195,7 @@ class Trainer:
             self.optimizer, lambda s: cosine_with_warmup(s, config.warmup_steps, config.max_steps, config.min_lr_ratio))
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
         self.step = 0
+        self.fit_stats = FitStats()  # filled by fit()
         self.is_main = self.rank == 0
 
     # -- set-up -------------------------------------------------------------------------------
@@ -298,8 +314,10 @@ class Trainer:
             self._maybe_resume()
         elif (self.run_dir / "metrics.jsonl").exists() and self.is_main:
             (self.run_dir / "metrics.jsonl").unlink()  # a fresh run replaces the old curves
+        self.fit_stats = FitStats()
         if self.step >= c.max_steps:
             return {"step": self.step}
+        first_step, started = self.step, time.perf_counter()
         batches = iter(self._loader())
         self.method.train()
         last: dict = {}
@@ -360,6 +378,8 @@ class Trainer:
                 window_t += time.perf_counter() - t0  # throughput excludes checkpoint time
         if progress is not None:
             progress.close()
+        steps = self.step - first_step
+        self.fit_stats = FitStats(steps, time.perf_counter() - started, steps * self.global_batch_size)
         return last
 
 

@@ -58,7 +58,11 @@ def test_resume_in_process_matches_uninterrupted(tmp_path):
     with pytest.warns(UserWarning, match="overridden"), pytest.raises(KeyboardInterrupt):
         part.fit()
     assert latest_checkpoint(tmp_path / "part" / "checkpoints").name == "step_0000010"
-    make_trainer(str(tmp_path / "part"), max_steps=20, resume=True).fit()
+    resumed_trainer = make_trainer(str(tmp_path / "part"), max_steps=20, resume=True)
+    resumed_trainer.fit()
+    # the run's statistics count only the steps this call ran, not the resumed ones
+    stats = resumed_trainer.fit_stats
+    assert stats.steps == 10 and stats.samples == 10 * resumed_trainer.global_batch_size and stats.seconds > 0
     full, resumed = final_weights(tmp_path / "full"), final_weights(tmp_path / "part")
     assert full.keys() == resumed.keys()
     for k in full:
