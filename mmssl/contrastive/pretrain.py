@@ -11,7 +11,6 @@ towers. Initialise a dual-encoder tower from it with ``TowerConfig(name=..., pre
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -156,7 +155,7 @@ def _code_tokenizer(run: ContrastiveRun, records: list[dict]):
 def pretrain_contrastive(run: ContrastiveRun) -> Path:
     """Pretrain ``run.encoder`` with ``run.method``; returns the run folder (a ``pretrained=`` path)."""
     from mmssl.encoders import build_tower, save_code_tokenizer, takes_code_tokenizer
-    from mmssl.encoders.code import saved_code_tokenizer
+    from mmssl.encoders.code import keep_code_tokenizer, saved_code_tokenizer
     from mmssl.train.distributed import broadcast_object, init_distributed
     from mmssl.train.dual_encoder import train_records
     from mmssl.train.trainer import Trainer, resolve_device, seed_everything
@@ -175,10 +174,9 @@ def pretrain_contrastive(run: ContrastiveRun) -> Path:
     run_dir = Path(run.train.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if run.modality == "code" and takes_code_tokenizer(run.encoder.name):
-        saved = saved_code_tokenizer(run.encoder)  # its own file, or its pretrained checkpoint's
-        if saved is not None:  # kept beside the checkpoints, so the run folder is self-contained
-            if world.rank == 0 and saved.resolve() != (run_dir / "tokenizer.json").resolve():
-                shutil.copyfile(saved, run_dir / "tokenizer.json")
+        if saved_code_tokenizer(run.encoder) is not None:  # its own file, or its pretrained checkpoint's
+            if world.rank == 0:
+                keep_code_tokenizer(run.encoder, run_dir)
         else:
             # one vocabulary on every rank: WordPiece training is not reproducible across processes
             tokenizer = broadcast_object(_code_tokenizer(run, records) if world.rank == 0 else None)

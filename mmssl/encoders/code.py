@@ -16,6 +16,7 @@ pretrained alternative on either side.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import torch
@@ -175,6 +176,20 @@ def saved_code_tokenizer(config: TowerConfig) -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
+
+
+def keep_code_tokenizer(config: TowerConfig, run_dir: str | Path) -> bool:
+    """Copy the tokenizer a tower comes with (:func:`saved_code_tokenizer`) to ``run_dir/tokenizer.json``,
+    where ``build_tower(pretrained=run_dir)`` finds it, so a pretraining run folder is self-contained;
+    False (nothing copied) when the tower comes with none."""
+    saved = saved_code_tokenizer(config)
+    if saved is None:
+        return False
+    target = Path(run_dir) / "tokenizer.json"
+    if saved.resolve() != target.resolve():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(saved, target)
+    return True
 
 
 def resolve_code_tokenizer(config: TowerConfig, tokenizer: Tokenizer | None) -> Tokenizer:

@@ -70,3 +70,17 @@ def test_build_tower_knows_the_pretext_towers_without_importing_them():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == ["True", "False"], out.stdout
+
+
+def test_keep_code_tokenizer_copies_the_checkpoint_vocabulary(code_tokenizer, tmp_path):
+    from mmssl.encoders import TowerConfig, load_code_tokenizer
+    from mmssl.encoders.code import keep_code_tokenizer
+
+    save_code_tokenizer(code_tokenizer, tmp_path / "run" / "tokenizer.json")
+    _save_run(tmp_path / "run", _Method(build_tower("nbow", tokenizer=code_tokenizer)), encoder_name="nbow")
+    config = TowerConfig(name="nbow", pretrained=str(tmp_path / "run"))
+    assert keep_code_tokenizer(config, tmp_path / "next")
+    assert load_code_tokenizer(tmp_path / "next" / "tokenizer.json").get_vocab() == code_tokenizer.get_vocab()
+    assert keep_code_tokenizer(config, tmp_path / "run")  # already there: left as it is
+    assert not keep_code_tokenizer(TowerConfig(name="nbow"), tmp_path / "none")
+    assert not (tmp_path / "none").exists()
