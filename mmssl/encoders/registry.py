@@ -37,6 +37,8 @@ TOWERS: dict[str, TowerFactory] = {
     "self-attention": build_self_attention_tower,
 }
 
+_BUILT_IN = frozenset(TOWERS)  # before the pretext package adds its own
+
 # towers that take a code tokenizer (trained with train_code_tokenizer); see also takes_code_tokenizer
 CODE_TOKENIZER_TOWERS = frozenset({"nbow", "cnn", "bigru", "bilstm", "self-attention"})
 
@@ -50,9 +52,11 @@ def _register_extra_towers() -> None:
 
 def takes_code_tokenizer(name: str) -> bool:
     """Whether tower ``name`` reads the code tokenizer (this package's towers and the pretext ones)."""
+    if name in CODE_TOKENIZER_TOWERS or name in _BUILT_IN:
+        return name in CODE_TOKENIZER_TOWERS  # known here: no need to import the pretext package
     from mmssl.pretext.towers import PRETEXT_CODE_TOKENIZER_TOWERS
 
-    return name in CODE_TOKENIZER_TOWERS or name in PRETEXT_CODE_TOKENIZER_TOWERS
+    return name in PRETEXT_CODE_TOKENIZER_TOWERS
 
 
 def needs_code_tokenizer(config: TowerConfig) -> bool:
