@@ -61,6 +61,7 @@ from mmssl.data.corpus import write_splits
 from mmssl.data.fetch import fetch_wheels
 from mmssl.data.paths import corpus_dir, raw_dir
 from mmssl.data.report import CorpusReport
+from mmssl.data.reserved import is_reserved_code_package
 from mmssl.data.splits import SPLITS, split_of
 
 # Well-documented libraries, pinned. Binary wheels are fine: only their .py members are read.
@@ -494,6 +495,9 @@ def _site_packages_tasks(report: CorpusReport, skip_repos: set[str]) -> Iterator
         if not repo or repo in seen:
             continue
         seen.add(repo)
+        if is_reserved_code_package(repo):
+            report.skip("reserved package (DESIGN.md §2)", repo)
+            continue
         base = Path(dist.locate_file("")).resolve()
         if base not in roots:
             continue
@@ -626,6 +630,9 @@ def build(out_dir: Path | None = None, *, force: bool = False, limit: int | None
         for spec in missing:
             warnings.warn(f"code corpus: wheel {spec} not fetched; run mmssl.data.code.fetch() to include it")
         for repo, whl in wheels.items():
+            if is_reserved_code_package(repo):
+                report.skip("reserved package (DESIGN.md §2)", repo)
+                continue
             tasks += _wheel_tasks(whl, repo, report)
             sources[repo] = whl.name
     if include_site_packages:
