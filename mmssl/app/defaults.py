@@ -1,21 +1,35 @@
-"""The demo's default indexes, built when missing: every emoji + clipart image (all splits: it is a
-search product, not an evaluation) with the image-text model, and the whole code corpus (standard
-library + packages) with the code model. Run by ``python -m mmssl serve --build-missing`` (``make demo``).
+"""The demo's default indexes, built when missing, in stages that are searchable as they land:
+
+* ``emoji-clipart`` (image-text model): the emoji images first, then emoji + clipart (all splits: it
+  is a search product, not an evaluation);
+* ``code`` (code model): the standard library first (read from this Python's own files, no download),
+  then the standard library + the libraries of the code corpus.
+
+:func:`default_build_jobs` plans the work as background :class:`~mmssl.app.jobs.BuildJob` s, which
+``python -m mmssl serve --build-missing`` (``make demo``) runs behind the page; each job first builds
+the corpora it needs (``build_corpora``). :func:`ensure_default_indexes` runs the same plan in the
+calling thread. A stage already in place with the same model is skipped; an interrupted stage
+resumes from its embedding chunks (:mod:`mmssl.index.staged`).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from itertools import chain
 from pathlib import Path
 
 from mmssl.app.config import DEFAULT_CODE_INDEX, DEFAULT_IMAGE_INDEX, AppConfig
+from mmssl.app.jobs import BuildJob, JobRunner, Step
 from mmssl.data.paths import corpus_dir
 from mmssl.data.splits import SPLITS
-from mmssl.index import build_index, code_corpus_items, image_corpus_items, index_folder
+from mmssl.index import code_corpus_items, code_folder_items, image_corpus_items, index_folder
 from mmssl.index.manifest import MANIFEST_FILE
+from mmssl.index.staged import build_stage, stages_done
 
 DEFAULT_IMAGE_CORPORA = ("emoji", "clipart")
+CODE_STAGES = ("standard library", "libraries")
+STDLIB = "stdlib"
 
 
 def _model(models: dict, path: str):
@@ -27,59 +41,153 @@ def _model(models: dict, path: str):
 
 
 def needs_build(name: str, model_path: str, models: dict, log=print) -> bool:
-    """True when ``indexes/NAME`` is missing or was built with another model than ``model_path`` holds."""
-    from mmssl.index import load_index
+    """True when ``indexes/NAME`` is missing, unfinished, or was built with another model than ``model_path``."""
+    from mmssl.index.manifest import read_manifest
 
-    if not (index_folder(name) / MANIFEST_FILE).is_file():
+    folder = index_folder(name)
+    if not (folder / MANIFEST_FILE).is_file():
         return True
-    built_with = load_index(name).manifest.model_fingerprint
-    if built_with != _model(models, model_path).fingerprint:
-        log(f"indexes/{name} was built with another model ({built_with}); rebuilding it for {model_path}")
+    manifest = read_manifest(folder)
+    if manifest.model_fingerprint != _model(models, model_path).fingerprint:
+        log(f"indexes/{name} was built with another model ({manifest.model_fingerprint}); rebuilding it for "
+            f"{model_path}")
         return True
-    return False
+    return not manifest.source.get("complete", True)
 
 
-def _corpus_items(source_fn, names_and_splits):
-    """Items of several corpus splits as one list, so the progress bar knows its total."""
-    streams = [source_fn(*args)[0] for args in names_and_splits]
-    return list(chain.from_iterable(streams))
+def _corpus_built(name: str) -> bool:
+    return (corpus_dir(name) / "report.json").exists()
 
 
-def ensure_default_indexes(config: AppConfig, models: dict | None = None, log=print) -> dict[str, float]:
-    """Build each default index of ``config.indexes`` that is missing (or stale: built with another
-    model) and can be built; returns ``{name: seconds}`` for the ones built. A missing corpus or model
-    is reported through ``log``, not raised. Models loaded on the way are left in ``models``
-    (path -> model) for the app to reuse.
+def _corpus_step(name: str) -> Step:
+    def run(report) -> str:
+        from mmssl.data.build import build
+
+        if _corpus_built(name):
+            return ""
+        (result,) = build([name])
+        return f"corpus {name}: {result.total:,} items"
+    return Step(f"{name} corpus", run)
+
+
+def _image_items(corpora) -> list:
+    """Items of every split of ``corpora`` as one list, so progress knows its total."""
+    return list(chain.from_iterable(image_corpus_items(n, s)[0] for n in corpora for s in SPLITS))
+
+
+def _stdlib_items() -> list:
+    """The standard library's functions, read from this Python's own files (CodeSearchNet rules)."""
+    from mmssl.data.code import stdlib_dir
+
+    return list(code_folder_items(stdlib_dir(), repo=STDLIB)[0])
+
+
+def _library_items() -> list:
+    """The code corpus's functions outside the standard library (every split)."""
+    return [item for s in SPLITS for item in code_corpus_items(s)[0] if item.metadata.get("repo") != STDLIB]
+
+
+def _stage_step(name: str, model, labels: list[str], stage: int, items_fn: Callable[[], list], source: dict,
+                unit: str, **options) -> Step:
+    def run(report) -> str:
+        items = items_fn()
+        built = build_stage(name, model, labels, stage, items, source=source, on_progress=report, progress=False,
+                            **options)
+        return "" if built is None else f"{labels[stage]}: {len(items):,} {unit} searchable"
+    return Step(labels[stage], run, ready=labels[stage])
+
+
+def _image_job(config: AppConfig, models: dict, build_corpora: bool, log) -> BuildJob | None:
+    corpora = list(DEFAULT_IMAGE_CORPORA)
+    missing = [n for n in corpora if not _corpus_built(n)]
+    if missing and not build_corpora:
+        log(f"{DEFAULT_IMAGE_INDEX}: corpora not built ({', '.join(missing)}); run `python -m mmssl data build "
+            f"{' '.join(missing)}`")
+        return None
+    if not Path(config.image_model).exists():
+        log(f"{DEFAULT_IMAGE_INDEX}: no image-text model at {config.image_model}; the Images tab will say so")
+        return None
+    if not needs_build(DEFAULT_IMAGE_INDEX, config.image_model, models, log):
+        return None
+    model = _model(models, config.image_model)
+    labels = ["+".join(corpora[:i + 1]) for i in range(len(corpora))]
+    source = {"type": "image-corpus", "corpus": "+".join(corpora), "split": "all"}
+    done = stages_done(DEFAULT_IMAGE_INDEX, model.fingerprint, labels)
+    steps = []
+    for i, corpus in enumerate(corpora):
+        if i < done:
+            continue
+        steps.append(_corpus_step(corpus))
+        steps.append(_stage_step(DEFAULT_IMAGE_INDEX, model, labels, i, lambda i=i: _image_items(corpora[:i + 1]),
+                                 source, "images"))
+    return BuildJob(DEFAULT_IMAGE_INDEX, "image", steps)
+
+
+def _code_job(config: AppConfig, models: dict, build_corpora: bool, log) -> BuildJob | None:
+    if not Path(config.code_model).exists():
+        log(f"{DEFAULT_CODE_INDEX}: no code model at {config.code_model}; the Code tab will say so")
+        return None
+    if not _corpus_built("code") and not build_corpora:
+        log(f"{DEFAULT_CODE_INDEX}: the code corpus is not built; run `python -m mmssl data build code`")
+        return None
+    if not needs_build(DEFAULT_CODE_INDEX, config.code_model, models, log):
+        return None
+    model = _model(models, config.code_model)
+    labels = list(CODE_STAGES)
+    source = {"type": "code-corpus", "corpus": "code", "split": "all"}
+    done = stages_done(DEFAULT_CODE_INDEX, model.fingerprint, labels)
+    stdlib: list = []
+
+    def stdlib_items() -> list:
+        if not stdlib:
+            stdlib.extend(_stdlib_items())
+        return stdlib
+
+    steps = []
+    if done < 1:
+        steps.append(_stage_step(DEFAULT_CODE_INDEX, model, labels, 0, stdlib_items, source, "functions"))
+    steps.append(_corpus_step("code"))
+    steps.append(_stage_step(DEFAULT_CODE_INDEX, model, labels, 1, lambda: stdlib_items() + _library_items(), source,
+                             "functions"))
+    return BuildJob(DEFAULT_CODE_INDEX, "code", steps)
+
+
+def default_build_jobs(config: AppConfig, models: dict | None = None, *, build_corpora: bool = False,
+                       log=print) -> tuple[list[BuildJob], list[tuple[BuildJob, Step]]]:
+    """The jobs that complete the default indexes of ``config.indexes``, and the order of their steps:
+    each index's first searchable stage before anything else, then the rest (corpora, later stages).
+
+    A missing model, or a missing corpus when ``build_corpora`` is False, is reported through ``log``
+    and its index left out. Models loaded on the way are left in ``models`` (path -> model).
     """
     models = {} if models is None else models
-    built: dict[str, float] = {}
-    if DEFAULT_IMAGE_INDEX in config.indexes and needs_build(DEFAULT_IMAGE_INDEX, config.image_model, models, log):
-        missing = [n for n in DEFAULT_IMAGE_CORPORA if not (corpus_dir(n) / "report.json").exists()]
-        if missing:
-            log(f"{DEFAULT_IMAGE_INDEX}: corpora not built ({', '.join(missing)}); run `python -m mmssl data build "
-                f"{' '.join(missing)}`")
-        else:
-            start = time.perf_counter()
-            log(f"building indexes/{DEFAULT_IMAGE_INDEX} from {' + '.join(DEFAULT_IMAGE_CORPORA)} (all splits) "
-                f"with {config.image_model} ...")
-            items = _corpus_items(image_corpus_items, [(n, s) for n in DEFAULT_IMAGE_CORPORA for s in SPLITS])
-            build_index(DEFAULT_IMAGE_INDEX, _model(models, config.image_model), items,
-                        source={"type": "image-corpus", "corpus": "+".join(DEFAULT_IMAGE_CORPORA), "split": "all"})
-            built[DEFAULT_IMAGE_INDEX] = time.perf_counter() - start
-            log(f"indexes/{DEFAULT_IMAGE_INDEX}: {len(items)} images in {built[DEFAULT_IMAGE_INDEX]:.0f} s")
+    jobs = []
+    if DEFAULT_IMAGE_INDEX in config.indexes:
+        jobs.append(_image_job(config, models, build_corpora, log))
     if DEFAULT_CODE_INDEX in config.indexes:
-        if not Path(config.code_model).exists():
-            log(f"{DEFAULT_CODE_INDEX}: no code model at {config.code_model}; the Code tab will say so")
-        elif not needs_build(DEFAULT_CODE_INDEX, config.code_model, models, log):
-            pass
-        elif not (corpus_dir("code") / "report.json").exists():
-            log(f"{DEFAULT_CODE_INDEX}: the code corpus is not built; run `python -m mmssl data build code`")
-        else:
-            start = time.perf_counter()
-            log(f"building indexes/{DEFAULT_CODE_INDEX} from the code corpus (all splits) with {config.code_model} ...")
-            items = _corpus_items(code_corpus_items, [(s,) for s in SPLITS])
-            build_index(DEFAULT_CODE_INDEX, _model(models, config.code_model), items,
-                        source={"type": "code-corpus", "corpus": "code", "split": "all"})
-            built[DEFAULT_CODE_INDEX] = time.perf_counter() - start
-            log(f"indexes/{DEFAULT_CODE_INDEX}: {len(items)} functions in {built[DEFAULT_CODE_INDEX]:.0f} s")
-    return built
+        jobs.append(_code_job(config, models, build_corpora, log))
+    jobs = [job for job in jobs if job is not None and job.steps]
+    first = [(job, step) for job in jobs for step in _through_first_ready(job.steps)]
+    rest = [(job, step) for job in jobs for step in job.steps[len(_through_first_ready(job.steps)):]]
+    return jobs, first + rest
+
+
+def _through_first_ready(steps: list[Step]) -> list[Step]:
+    for i, step in enumerate(steps):
+        if step.ready:
+            return steps[:i + 1]
+    return steps
+
+
+def ensure_default_indexes(config: AppConfig, models: dict | None = None, log=print, *,
+                           build_corpora: bool = False) -> dict[str, float]:
+    """Build, in this thread, each default index of ``config.indexes`` that is missing, unfinished or
+    stale (built with another model); returns ``{name: seconds}`` for the ones built."""
+    jobs, schedule = default_build_jobs(config, models, build_corpora=build_corpora, log=log)
+    start = {job.index: time.perf_counter() for job in jobs}
+    runner = JobRunner(jobs, schedule, log=log)
+    runner.run()
+    for job in jobs:
+        if job.state == "failed":
+            log(f"indexes/{job.index}: {job.message}")
+    return {job.index: time.perf_counter() - start[job.index] for job in jobs if job.state == "done"}

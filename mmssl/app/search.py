@@ -93,6 +93,7 @@ class SearchService:
         self.allowed_build_folders = [os.path.realpath(Path(f).expanduser()) for f in config.allow_folders]
         self._models: dict[str, object] = dict(models or {})  # model path -> loaded model
         self._write_lock = threading.Lock()
+        self.jobs = None  # the background builds' JobRunner (mmssl.app.jobs), when serve started one
 
     @classmethod
     def load(cls, config: AppConfig, models: dict | None = None) -> "SearchService":
@@ -142,7 +143,8 @@ class SearchService:
         old = self.indexes.get(label)
         self.indexes[label] = loaded
         if old is not None:
-            old.index.close()
+            with old.lock:  # a search still running on the old copy finishes first
+                old.index.close()
         return loaded
 
     def names(self, kind: str) -> list[str]:

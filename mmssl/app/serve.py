@@ -45,16 +45,43 @@ def serve(config: AppConfig | None = None) -> None:
     config = config or AppConfig()
     config.credentials()  # a malformed --auth fails before anything slow happens
     models: dict = {}
-    if config.build_missing:
-        from mmssl.app.defaults import ensure_default_indexes
-
-        ensure_default_indexes(config, models)
-    if config.threads > 0:
+    runner = plan_default_builds(config, models) if config.build_missing else None
+    if config.threads > 0 and runner is None:
         set_threads(config.threads)
     service = SearchService.load(config, models)
+    service.jobs = runner
+    if runner is not None:
+        for job in runner.jobs:
+            if job.index not in service.indexes:
+                service.problems[job.index] = "building in the background; its progress is in the Indexes tab."
+        runner.on_ready = lambda job, step: _reload(service, job.index)
+        runner.start()
     for name, problem in service.problems.items():
-        print(f"index {name}: {problem}")
+        if runner is None or name not in {job.index for job in runner.jobs}:
+            print(f"index {name}: {problem}")
     launch(service)
+
+
+def plan_default_builds(config: AppConfig, models: dict):
+    """Plan the missing default indexes (and the corpora they need) and start building them behind the
+    page (call ``start()`` on the result), with every core until they are done, then ``config.threads``;
+    None when nothing is missing."""
+    from mmssl.app.defaults import default_build_jobs
+    from mmssl.app.jobs import JobRunner
+
+    jobs, schedule = default_build_jobs(config, models, build_corpora=True)
+    if not jobs:
+        return None
+    for job in jobs:
+        print(f"indexes/{job.index}: building in the background ({', '.join(s.label for s in job.steps)}); "
+              "the page serves what is ready")
+    set_threads(os.cpu_count() or 1)
+    return JobRunner(jobs, schedule, on_idle=lambda: set_threads(config.threads) if config.threads > 0 else None)
+
+
+def _reload(service: SearchService, name: str) -> None:
+    """A stage of a background build is in place: search it from now on."""
+    service.open_index(name)
 
 
 def set_threads(threads: int) -> None:

@@ -25,6 +25,8 @@ IMAGE_EXAMPLES = ["a red fire truck", "grinning face", "cat", "a cup of hot coff
 CODE_EXAMPLES = [EXAMPLE_CODE_QUERY, "read a file and return its lines", "compute the median of a list of numbers",
                  "convert a date string to a datetime", "escape special characters in HTML", "merge two sorted lists"]
 TABLE_COLUMNS = ["index", "kind", "items", "model", "structure", "built", "updated", "source", "status"]
+JOB_COLUMNS = ["index", "tab", "searchable now", "status"]
+JOB_POLL_SECONDS = 2.0
 
 
 def forgiving_upload(component: gr.Image) -> gr.Image:
@@ -94,8 +96,9 @@ def build_app(service: SearchService) -> gr.Blocks:
 
         # ---------------------------------------------------------------- images
         with gr.Tab("Images", id="images"):
-            if not image_names:
-                gr.Markdown(cards.message(_missing("image", service)), elem_id="images-missing")
+            image_missing = gr.Markdown(cards.message(_missing("image", service)), elem_id="images-missing",
+                                        visible=not image_names)
+            image_jobs = gr.Markdown(_notice(service, "image"), elem_id="image-jobs")
             with gr.Row(equal_height=True):
                 image_query = gr.Textbox(label="Describe the image", placeholder="e.g. a red fire truck", scale=5,
                                          max_lines=1, elem_id="image-query", autofocus=True)
@@ -151,8 +154,9 @@ def build_app(service: SearchService) -> gr.Blocks:
 
         # ---------------------------------------------------------------- code
         with gr.Tab("Code", id="code"):
-            if not code_names:
-                gr.Markdown(cards.message(_missing("code", service)), elem_id="code-missing")
+            code_missing = gr.Markdown(cards.message(_missing("code", service)), elem_id="code-missing",
+                                       visible=not code_names)
+            code_jobs = gr.Markdown(_notice(service, "code"), elem_id="code-jobs")
             with gr.Row(equal_height=True):
                 code_query = gr.Textbox(label="What should the function do?", placeholder=f"e.g. {EXAMPLE_CODE_QUERY}",
                                         scale=5, max_lines=1, elem_id="code-query")
@@ -185,6 +189,9 @@ def build_app(service: SearchService) -> gr.Blocks:
                                  wrap=True, elem_id="index-table")
             reload_button = gr.Button("Reload list", size="sm")
             reload_button.click(lambda: _table(service), None, table, api_name="indexes")
+            jobs_table = gr.Dataframe(_job_rows(service), headers=JOB_COLUMNS, label="background builds",
+                                      interactive=False, wrap=True, elem_id="build-jobs",
+                                      visible=service.jobs is not None)
             index_status = gr.Markdown()
             if service.allowed_build_folders:
                 gr.Markdown("### Build or refresh an index\nThe operator allows these folders "
@@ -227,7 +234,33 @@ def build_app(service: SearchService) -> gr.Blocks:
         # ---------------------------------------------------------------- about
         with gr.Tab("About", id="about"):
             gr.Markdown(_about(service))
+
+        if service.jobs is not None:
+            timer = gr.Timer(JOB_POLL_SECONDS, active=service.jobs.running)
+            timer.tick(lambda: _job_progress(service), None,
+                       [image_jobs, code_jobs, jobs_table, table, image_missing, code_missing, image_source, package,
+                        timer], api_name="build_progress")
     return demo
+
+
+def _notice(service: SearchService, kind: str) -> str:
+    return service.jobs.notice(kind) if service.jobs is not None else ""
+
+
+def _job_rows(service: SearchService) -> list[list]:
+    if service.jobs is None:
+        return []
+    return [[row[c] for c in JOB_COLUMNS] for row in service.jobs.rows()]
+
+
+def _job_progress(service: SearchService) -> tuple:
+    """One poll of the background builds: notices, tables, the tabs' filters, and whether to poll again."""
+    has_image, has_code = bool(service.names("image")), bool(service.names("code"))
+    return (_notice(service, "image"), _notice(service, "code"), _job_rows(service), _table(service),
+            gr.update(visible=not has_image, value=cards.message(_missing("image", service))),
+            gr.update(visible=not has_code, value=cards.message(_missing("code", service))),
+            gr.update(choices=[ALL, *service.sources()]), gr.update(choices=[ALL, *service.packages()]),
+            gr.Timer(active=service.jobs.running))
 
 
 def _missing(kind: str, service: SearchService) -> str:

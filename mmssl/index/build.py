@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import faiss
@@ -100,7 +100,8 @@ def _barrier(world_size: int) -> None:
 
 def build_index(name_or_folder: str | Path, model, items: Iterable[IndexItem], kind: str | None = None,
                 factory: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE, *,
-                source: dict | None = None, progress: bool = True, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Index:
+                source: dict | None = None, progress: bool = True, chunk_size: int = DEFAULT_CHUNK_SIZE,
+                keep_work: bool = False, on_progress: Callable[[int, int | None], None] | None = None) -> Index:
     """Embed ``items`` with ``model`` and write a complete index, replacing any old one atomically.
 
     Resumable: an interrupted build, run again with the same model and items, reuses the chunks of
@@ -119,6 +120,9 @@ def build_index(name_or_folder: str | Path, model, items: Iterable[IndexItem], k
         batch_size: items per model call.
         source: how to find the items again, stored in the manifest (``refresh`` reads ``folder``).
         chunk_size: items per chunk file: the most work an interruption loses, and the unit of sharding.
+        keep_work: keep the chunk files after the swap, for a staged build whose next, larger item list
+            starts with these items (:func:`~mmssl.index.staged.build_staged`): it embeds only the rest.
+        on_progress: called with ``(items done, total or None)`` as chunks are reused or embedded.
 
     Raises:
         EmptyIndexError: no items.
@@ -142,18 +146,23 @@ def build_index(name_or_folder: str | Path, model, items: Iterable[IndexItem], k
         total = len(items) if hasattr(items, "__len__") else None
         bar = tqdm(total=total, unit="item", disable=not progress, leave=False,
                    desc=f"embedding {kind}" + (f" (rank {rank}/{world_size})" if world_size > 1 else ""))
+
+        def advance(count: int) -> None:
+            bar.update(count)
+            if on_progress is not None:
+                on_progress(bar.n, total)
         counts = {"embedded": 0, "reused": 0}
         for chunk in plan_chunks(items, chunk_size, corpus_digest=digest):
             if store is not None:
                 store.insert(range(chunk.start, chunk.start + len(chunk.items)), chunk.items)
             chunks.append((chunk.number, chunk.start, len(chunk.items)))
             if chunk.number % world_size != rank:
-                bar.update(len(chunk.items))  # another process embeds this one
+                advance(len(chunk.items))  # another process embeds this one
             elif work.has(chunk):
                 counts["reused"] += len(chunk.items)
-                bar.update(len(chunk.items))
+                advance(len(chunk.items))
             else:
-                work.write(chunk, embed_chunk(model, kind, chunk, batch_size, on_batch=bar.update))  # (c, D)
+                work.write(chunk, embed_chunk(model, kind, chunk, batch_size, on_batch=advance))  # (c, D)
                 counts["embedded"] += len(chunk.items)
             bar.set_postfix(counts, refresh=False)
         bar.close()
@@ -177,7 +186,8 @@ def build_index(name_or_folder: str | Path, model, items: Iterable[IndexItem], k
                 corpus_hash=f"sha1:{digest.hexdigest()}", source=source or {}, built_at=built_at,
                 updated_at=built_at, mmssl_version=__version__), tmp)
             replace_folder(tmp, folder)
-            work.remove()
+            if not keep_work:
+                work.remove()
     except BaseException:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
