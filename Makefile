@@ -61,7 +61,7 @@ models: data
 
 # Serves the search app at once; the default indexes that are missing (and the corpora they need) build
 # in the background, each searchable from its first stage: emoji images, then the standard library's
-# functions, then clipart and the code corpus's libraries (progress in the Indexes tab). A second start
+# functions, then the code corpus's libraries, then clipart (progress in the Indexes tab). A second start
 # reuses them; an interrupted build resumes. SERVE_ARGS adds options, e.g. SERVE_ARGS="--auth u:p".
 demo: $(STAMP)
 	$(PY) -m mmssl serve --build-missing --host 127.0.0.1 --port 7860 $(SERVE_ARGS)

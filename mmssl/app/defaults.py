@@ -155,7 +155,8 @@ def _code_job(config: AppConfig, models: dict, build_corpora: bool, log) -> Buil
 def default_build_jobs(config: AppConfig, models: dict | None = None, *, build_corpora: bool = False,
                        log=print) -> tuple[list[BuildJob], list[tuple[BuildJob, Step]]]:
     """The jobs that complete the default indexes of ``config.indexes``, and the order of their steps:
-    each index's first searchable stage before anything else, then the rest (corpora, later stages).
+    each index's first searchable stage before anything else, then the rest of the code index, then the
+    rest of the image index.
 
     A missing model, or a missing corpus when ``build_corpora`` is False, is reported through ``log``
     and its index left out. Models loaded on the way are left in ``models`` (path -> model).
@@ -168,7 +169,9 @@ def default_build_jobs(config: AppConfig, models: dict | None = None, *, build_c
         jobs.append(_code_job(config, models, build_corpora, log))
     jobs = [job for job in jobs if job is not None and job.steps]
     first = [(job, step) for job in jobs for step in _through_first_ready(job.steps)]
-    rest = [(job, step) for job in jobs for step in job.steps[len(_through_first_ready(job.steps)):]]
+    # then the code index's libraries (the long build), then the rest of the images
+    rest = [(job, step) for job in sorted(jobs, key=lambda j: j.kind != "code")
+            for step in job.steps[len(_through_first_ready(job.steps)):]]
     return jobs, first + rest
 
 

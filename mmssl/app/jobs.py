@@ -3,7 +3,7 @@
 A :class:`BuildJob` is what one index needs (build its corpora, then each stage of a staged build);
 its :class:`Step` s run on one worker thread, in the order of the runner's schedule, so the first
 usable stage of every index comes before the rest of any (emoji images, then standard-library code,
-then clipart, then the libraries). A step reports items done / total as it embeds; the job turns
+then the libraries, then clipart). A step reports items done / total as it embeds; the job turns
 that into a rate and an ETA for the Indexes tab and a one-line notice for the tab it affects.
 
     runner = JobRunner(jobs, schedule)
