@@ -94,6 +94,7 @@ class SearchService:
         self._models: dict[str, object] = dict(models or {})  # model path -> loaded model
         self._write_lock = threading.Lock()
         self.jobs = None  # the background builds' JobRunner (mmssl.app.jobs), when serve started one
+        self.on_loaded: list = []  # callables(name) run after an index is (re)loaded, e.g. to serve its folders
 
     @classmethod
     def load(cls, config: AppConfig, models: dict | None = None) -> "SearchService":
@@ -145,6 +146,8 @@ class SearchService:
         if old is not None:
             with old.lock:  # a search still running on the old copy finishes first
                 old.index.close()
+        for listener in self.on_loaded:
+            listener(label)
         return loaded
 
     def names(self, kind: str) -> list[str]:

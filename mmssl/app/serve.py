@@ -30,6 +30,7 @@ def launch(service: SearchService, *, block: bool = True, quiet: bool = False):
     # and hashed into Gradio's cache on every search
     gr.set_static_paths(service.image_folders())
     demo = build_app(service)
+    service.on_loaded.append(lambda name: _serve_new_folders(demo, service))
     # searches run side by side (one torch thread each by default, see AppConfig.threads)
     demo.queue(default_concurrency_limit=8, api_open=True)
     demo.launch(server_name=config.host, server_port=config.port or None, share=config.share,
@@ -77,6 +78,17 @@ def plan_default_builds(config: AppConfig, models: dict):
               "the page serves what is ready")
     set_threads(os.cpu_count() or 1)
     return JobRunner(jobs, schedule, on_idle=lambda: set_threads(config.threads) if config.threads > 0 else None)
+
+
+def _serve_new_folders(demo, service: SearchService) -> None:
+    """An index was (re)loaded after launch (a background build's stage, a build from the Indexes tab):
+    serve its image folders too."""
+    import gradio as gr
+
+    from mmssl.app.ui import _allow_new_folders
+
+    gr.set_static_paths(service.image_folders())
+    _allow_new_folders(demo, service)
 
 
 def _reload(service: SearchService, name: str) -> None:

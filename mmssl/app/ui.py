@@ -209,8 +209,7 @@ def build_app(service: SearchService) -> gr.Blocks:
 
                 @friendly((MESSAGE, gr.update(), gr.update(), gr.update(), gr.update(), gr.update()))
                 def build(folder_value, kind_value, name_value, progress=gr.Progress(track_tqdm=True)):
-                    loaded = service.build_from_folder(name_value, folder_value, kind_value)
-                    _allow_new_folders(demo, service)
+                    loaded = service.build_from_folder(name_value, folder_value, kind_value)  # serves its folder too
                     text = (f"Built **{loaded.name}**: {loaded.index.manifest.count} {loaded.index.manifest.kind} items. "
                             f"Search it in the {'Images' if loaded.kind == 'image' else 'Code'} tab.")
                     return (text, _table(service), _names_update(service, "image"), _names_update(service, "code"),
