@@ -138,12 +138,12 @@ def _cmd_contrastive(args) -> int:
     return _pretrain_encoder(args, ContrastiveRun, contrastive_run_defaults, pretrain_contrastive)
 
 
-def _index_sources(args):
-    """(items, source) for ``index build``: exactly one of the source flags."""
+def _index_sources(args, report=None):
+    """(items, source) for ``index build``: exactly one of the source flags (skipped images go to ``report``)."""
     from mmssl.index import code_corpus_items, code_folder_items, image_corpus_items, image_folder_items
 
     if args.images:
-        return image_folder_items(args.images)
+        return image_folder_items(args.images, report)
     if args.project:
         return code_folder_items(args.project)
     if args.corpus == "code":
@@ -163,11 +163,16 @@ def _cmd_index(args) -> int:
 
         rank, _ = build_world()  # under torchrun: this process embeds its shard, rank 0 merges
         model = load_model(args.model, device=resolve_device("auto"))  # CUDA: this rank's GPU
-        items, source = _index_sources(args)
+        from mmssl.data.report import CorpusReport
+
+        skipped = CorpusReport("folder")
+        items, source = _index_sources(args, skipped)
         index = build_index(args.name, model, items, factory=args.factory, batch_size=args.batch_size, source=source,
                             chunk_size=args.chunk_size)
         if rank != 0:
             return 0
+        if skipped.skipped_line():
+            print(skipped.skipped_line())
     else:
         index = load_index(index_folder(args.name))
         if args.index_command == "refresh":

@@ -10,8 +10,8 @@ searches hand FAISS an ``IDSelector`` of the filter's ids (:mod:`mmssl.index.fil
 """
 
 from mmssl.index.build import build_index, index_folder, indexes_root
-from mmssl.index.errors import (EmptyIndexError, IndexModelMismatchError, IndexNeedsModelError, IndexNotFoundError,
-                                QueryShapeError)
+from mmssl.index.errors import (EmptyIndexError, IndexBusyError, IndexCorruptError, IndexExistsError,
+                                IndexModelMismatchError, IndexNeedsModelError, IndexNotFoundError, QueryShapeError)
 from mmssl.index.faiss_index import choose_factory
 from mmssl.index.index import Hit, Index, RefreshReport, load_index
 from mmssl.index.items import IndexItem
@@ -19,7 +19,7 @@ from mmssl.index.manifest import IndexManifest
 from mmssl.index.sources import code_corpus_items, code_folder_items, image_corpus_items, image_folder_items
 
 __all__ = [
-    "EmptyIndexError", "Hit", "Index", "IndexItem", "IndexManifest", "IndexModelMismatchError", "IndexNeedsModelError",
+    "EmptyIndexError", "Hit", "Index", "IndexBusyError", "IndexCorruptError", "IndexExistsError", "IndexItem", "IndexManifest", "IndexModelMismatchError", "IndexNeedsModelError",
     "IndexNotFoundError", "QueryShapeError", "RefreshReport", "build_index", "choose_factory", "code_corpus_items",
     "code_folder_items", "image_corpus_items", "image_folder_items", "index_folder", "indexes_root", "load_index",
 ]
