@@ -86,6 +86,7 @@ def _cmd_serve(args) -> int:
 
     config = AppConfig(host=args.host, port=args.port, image_model=args.image_model, code_model=args.code_model,
                        auth=args.auth, share=args.share, allow_folders=args.allow_folder or [],
+                       allow_replace=args.allow_replace, max_upload_mb=args.max_upload_mb,
                        build_missing=args.build_missing, max_k=args.max_k, threads=args.threads)
     if args.index:
         config.indexes = args.index
@@ -324,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")
     serve.add_argument("--allow-folder", action="append", metavar="FOLDER",
                        help="a folder users may index from the Indexes tab (repeatable; default: none)")
+    serve.add_argument("--allow-replace", action="store_true", help="let users replace this server's own indexes "
+                       "(the demo ones and those given with --index) from the Indexes tab; default: protected")
+    serve.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_mb,
+                       help="the largest upload accepted, in MB")
     serve.add_argument("--build-missing", action="store_true",
                        help=f"first build the default indexes ({DEFAULT_IMAGE_INDEX}: emoji + clipart, "
                        f"{DEFAULT_CODE_INDEX}: the code corpus) if they are missing")

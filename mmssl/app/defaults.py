@@ -28,11 +28,15 @@ def _model(models: dict, path: str):
 
 def needs_build(name: str, model_path: str, models: dict, log=print) -> bool:
     """True when ``indexes/NAME`` is missing or was built with another model than ``model_path`` holds."""
-    from mmssl.index import load_index
+    from mmssl.index import IndexCorruptError, load_index
 
     if not (index_folder(name) / MANIFEST_FILE).is_file():
         return True
-    built_with = load_index(name).manifest.model_fingerprint
+    try:
+        built_with = load_index(name).manifest.model_fingerprint
+    except IndexCorruptError as e:
+        log(f"{e}; rebuilding it")
+        return True
     if built_with != _model(models, model_path).fingerprint:
         log(f"indexes/{name} was built with another model ({built_with}); rebuilding it for {model_path}")
         return True

@@ -29,7 +29,9 @@ TABLE_COLUMNS = ["index", "kind", "items", "model", "structure", "built", "updat
 
 def forgiving_upload(component: gr.Image) -> gr.Image:
     """Make an image input hand :class:`UnreadableUpload` to its handler, instead of raising, when the
-    upload is not a decodable image, so the handler can answer kindly (Gradio's own error is a bare toast).
+    upload is not an image at all, so the handler can answer kindly (Gradio's own error is a bare toast).
+    The input is a file path (``type="filepath"``): Gradio reads only its header, and the service decodes
+    it within the pixel budget (:mod:`mmssl.data.imageio`).
 
     The instance's ``preprocess`` is wrapped rather than the class subclassed: Gradio writes a ``.pyi``
     stub beside the source file of every component subclass, at import time.
@@ -38,13 +40,26 @@ def forgiving_upload(component: gr.Image) -> gr.Image:
 
     def preprocess(payload):
         try:
-            image = original(payload)
-            if image is not None:
-                image.load()  # truncated files fail here, not at open
-            return image
+            return original(payload)
         except Exception as e:  # noqa: BLE001 - any decoder failure is the user's file, said kindly
             return UnreadableUpload("That file could not be read as an image (is it a PNG, JPEG or WebP, and "
                                     f"complete?). Details: {short_reason(e)}")
+
+    component.preprocess = preprocess
+    return component
+
+
+def raw_when_invalid(component):
+    """Hand the raw value to the handler when the component's own check fails (a slider sent ``"ten"``
+    over the API), so the service answers with its message; Gradio's own failure reaches an API client
+    as ``{"error": null}``."""
+    original = component.preprocess
+
+    def preprocess(payload):
+        try:
+            return original(payload)
+        except Exception:  # noqa: BLE001 - the service validates the raw value with a message
+            return payload
 
     component.preprocess = preprocess
     return component
@@ -101,14 +116,17 @@ def build_app(service: SearchService) -> gr.Blocks:
                                          max_lines=1, elem_id="image-query", autofocus=True)
                 image_button = gr.Button("Search", variant="primary", scale=1, elem_id="image-search")
             with gr.Row():
-                image_k = gr.Slider(1, max_k, value=min(12, max_k), step=1, label="results")
+                image_k = raw_when_invalid(gr.Slider(1, max_k, value=min(12, max_k), step=1, label="results"))
+                # choices are refreshed for every page load (and after a build): the service's registry is
+                # the one list of indexes; a name typed over the API is checked by the service
                 image_index = gr.Dropdown(image_names, value=image_names[0] if image_names else None,
-                                          label="index", visible=len(image_names) > 1)
-                image_source = gr.Dropdown([ALL, *service.sources()], value=ALL, label="from")
+                                          label="index", visible=len(image_names) > 1, allow_custom_value=True)
+                image_source = gr.Dropdown([ALL, *service.sources()], value=ALL, label="from", allow_custom_value=True)
             gr.Examples(IMAGE_EXAMPLES, inputs=image_query, label="try")
             with gr.Accordion("…or search with an image", open=False):
                 with gr.Row():
-                    upload = forgiving_upload(gr.Image(type="pil", label="an image like the ones you want",
+                    upload = forgiving_upload(gr.Image(type="filepath", image_mode=None,
+                                                       label="an image like the ones you want",
                                                        sources=["upload", "clipboard"], height=180,
                                                        elem_id="image-upload"))
                     upload_button = gr.Button("Find similar images", scale=0)
@@ -158,10 +176,10 @@ def build_app(service: SearchService) -> gr.Blocks:
                                         scale=5, max_lines=1, elem_id="code-query")
                 code_button = gr.Button("Search", variant="primary", scale=1, elem_id="code-search")
             with gr.Row():
-                code_k = gr.Slider(1, max_k, value=min(10, max_k), step=1, label="results")
+                code_k = raw_when_invalid(gr.Slider(1, max_k, value=min(10, max_k), step=1, label="results"))
                 code_index = gr.Dropdown(code_names, value=code_names[0] if code_names else None, label="index",
-                                         visible=len(code_names) > 1)
-                package = gr.Dropdown([ALL, *service.packages()], value=ALL, label="package")
+                                         visible=len(code_names) > 1, allow_custom_value=True)
+                package = gr.Dropdown([ALL, *service.packages()], value=ALL, label="package", allow_custom_value=True)
                 module = gr.Textbox(label="module prefix", placeholder="e.g. json or urllib.parse", max_lines=1)
             gr.Examples(CODE_EXAMPLES, inputs=code_query, label="try")
             code_status = gr.Markdown("Describe a function in plain words and press Enter.", label="status",
@@ -188,28 +206,34 @@ def build_app(service: SearchService) -> gr.Blocks:
             index_status = gr.Markdown()
             if service.allowed_build_folders:
                 gr.Markdown("### Build or refresh an index\nThe operator allows these folders "
-                            "(`--allow-folder`); an index of the same name is replaced atomically.")
+                            "(`--allow-folder`). An index of the same name is replaced (atomically) only if you "
+                            "tick “replace”; the server's own indexes cannot be replaced from here.")
                 with gr.Row():
                     folder = gr.Dropdown(service.allowed_build_folders, value=service.allowed_build_folders[0],
                                          label="folder")
                     kind = gr.Radio(["image", "code"], value="image", label="it holds",
                                     info="image: png/jpg/webp files; code: a Python project")
                     name = gr.Textbox(label="index name", placeholder="my-photos", max_lines=1)
+                    replace = gr.Checkbox(False, label="replace an index of this name")
                 build_button = gr.Button("Build index", variant="primary")
                 with gr.Row():
-                    refresh_name = gr.Dropdown(_refreshable(service), label="image index to refresh")
+                    refresh_name = gr.Dropdown(_refreshable(service), label="image index to refresh",
+                                               allow_custom_value=True)
                     refresh_button = gr.Button("Refresh (re-embed changed files only)")
 
                 @friendly((MESSAGE, gr.update(), gr.update(), gr.update(), gr.update(), gr.update()))
-                def build(folder_value, kind_value, name_value, progress=gr.Progress(track_tqdm=True)):
-                    loaded = service.build_from_folder(name_value, folder_value, kind_value)
+                def build(folder_value, kind_value, name_value, replace_value=False,
+                          progress=gr.Progress(track_tqdm=True)):
+                    loaded = service.build_from_folder(name_value, folder_value, kind_value, replace=bool(replace_value))
                     _allow_new_folders(demo, service)
                     text = (f"Built **{loaded.name}**: {loaded.index.manifest.count} {loaded.index.manifest.kind} items. "
                             f"Search it in the {'Images' if loaded.kind == 'image' else 'Code'} tab.")
+                    if loaded.build_note:
+                        text += f"\n\n{loaded.build_note[0].upper()}{loaded.build_note[1:]}."
                     return (text, _table(service), _names_update(service, "image"), _names_update(service, "code"),
                             gr.update(choices=_refreshable(service)), gr.update())
 
-                build_button.click(build, [folder, kind, name],
+                build_button.click(build, [folder, kind, name, replace],
                                    [index_status, table, image_index, code_index, refresh_name, name],
                                    api_name="build_index")
 
@@ -227,6 +251,10 @@ def build_app(service: SearchService) -> gr.Blocks:
         # ---------------------------------------------------------------- about
         with gr.Tab("About", id="about"):
             gr.Markdown(_about(service))
+
+        # every page load (a new session, a reload) sees the indexes loaded now, including ones built since
+        demo.load(lambda: (_names_update(service, "image"), _names_update(service, "code"), _table(service)),
+                  None, [image_index, code_index, table], api_name=False)
     return demo
 
 
@@ -248,7 +276,7 @@ def _refreshable(service: SearchService) -> list[str]:
 
 def _names_update(service: SearchService, kind: str):
     names = service.names(kind)
-    return gr.update(choices=names, visible=len(names) > 1)
+    return gr.update(choices=names, visible=len(names) > 1)  # value kept: the session's choice stays
 
 
 def _allow_new_folders(demo: gr.Blocks, service: SearchService) -> None:
