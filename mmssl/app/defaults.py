@@ -12,8 +12,7 @@ from pathlib import Path
 from mmssl.app.config import DEFAULT_CODE_INDEX, DEFAULT_IMAGE_INDEX, AppConfig
 from mmssl.data.paths import corpus_dir
 from mmssl.data.splits import SPLITS
-from mmssl.index import build_index, code_corpus_items, image_corpus_items, index_folder
-from mmssl.index.manifest import MANIFEST_FILE
+from mmssl.index import build_index, code_corpus_items, image_corpus_items
 
 DEFAULT_IMAGE_CORPORA = ("emoji", "clipart")
 
@@ -28,12 +27,12 @@ def _model(models: dict, path: str):
 
 def needs_build(name: str, model_path: str, models: dict, log=print) -> bool:
     """True when ``indexes/NAME`` is missing or was built with another model than ``model_path`` holds."""
-    from mmssl.index import IndexCorruptError, load_index
+    from mmssl.index import IndexCorruptError, IndexNotFoundError, read_manifest
 
-    if not (index_folder(name) / MANIFEST_FILE).is_file():
-        return True
     try:
-        built_with = load_index(name).manifest.model_fingerprint
+        built_with = read_manifest(name).model_fingerprint
+    except IndexNotFoundError:
+        return True
     except IndexCorruptError as e:
         log(f"{e}; rebuilding it")
         return True

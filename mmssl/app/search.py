@@ -24,8 +24,7 @@ from pathlib import Path
 
 from mmssl.app.config import DEFAULT_CODE_INDEX, DEFAULT_IMAGE_INDEX, AppConfig
 from mmssl.index import (Hit, Index, IndexBusyError, IndexCorruptError, IndexExistsError, IndexModelMismatchError,
-                         IndexNotFoundError, build_index, index_folder, load_index)
-from mmssl.index.manifest import read_manifest
+                         IndexNotFoundError, build_index, index_folder, load_index, read_manifest)
 
 log = logging.getLogger("mmssl.app")
 
@@ -137,7 +136,7 @@ class SearchService:
         label = Path(name).name
         try:
             folder = index_folder(name)
-            kind = KIND_FOR_MODEL[read_manifest(folder).kind]
+            kind = KIND_FOR_MODEL[read_manifest(folder).kind]  # the manifest alone says which model
             model = self.model_for(kind)
             loaded = LoadedIndex(label, load_index(folder, model), model)
         except IndexNotFoundError:
@@ -265,9 +264,7 @@ class SearchService:
         except UserError:
             return []
         with loaded.lock:
-            rows = loaded.index.store.connection.execute(
-                "SELECT DISTINCT json_extract(meta, '$.' || ?) FROM items WHERE deleted = 0", (field,))
-            return sorted({r[0] for r in rows if r[0]})
+            return loaded.index.distinct_values(field)
 
     def packages(self, index: str | None = None) -> list[str]:
         """The packages (``repo`` field) of a code index."""
@@ -291,8 +288,7 @@ class SearchService:
             key = id(loaded.index)
             if key not in self._servable:
                 with loaded.lock:
-                    rows = loaded.index.store.connection.execute("SELECT DISTINCT path FROM items WHERE deleted = 0")
-                    self._servable[key] = frozenset(os.path.realpath(r[0]) for r in rows)
+                    self._servable[key] = frozenset(os.path.realpath(p) for p in loaded.index.item_paths())
             paths |= self._servable[key]
         return frozenset(paths)
 

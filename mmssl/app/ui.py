@@ -99,156 +99,16 @@ def _gallery(result):
 
 
 def build_app(service: SearchService) -> gr.Blocks:
-    """The whole page; launch it with :func:`mmssl.app.serve.launch`."""
-    max_k = service.config.max_k
-    image_names, code_names = service.names("image"), service.names("code")
-
+    """The whole page, one function per tab; launch it with :func:`mmssl.app.serve.launch`."""
     with gr.Blocks(title="mmssl search", analytics_enabled=False) as demo:
         gr.Markdown("# mmssl search\nFind images by describing them or by example, and Python functions by "
                     "saying what they do. Everything runs on this machine.")
-
-        # ---------------------------------------------------------------- images
         with gr.Tab("Images", id="images"):
-            if not image_names:
-                gr.Markdown(cards.message(_missing("image", service)), elem_id="images-missing")
-            with gr.Row(equal_height=True):
-                image_query = gr.Textbox(label="Describe the image", placeholder="e.g. a red fire truck", scale=5,
-                                         max_lines=1, elem_id="image-query", autofocus=True)
-                image_button = gr.Button("Search", variant="primary", scale=1, elem_id="image-search")
-            with gr.Row():
-                image_k = raw_when_invalid(gr.Slider(1, max_k, value=min(12, max_k), step=1, label="results"))
-                # choices are refreshed for every page load (and after a build): the service's registry is
-                # the one list of indexes; a name typed over the API is checked by the service
-                image_index = gr.Dropdown(image_names, value=image_names[0] if image_names else None,
-                                          label="index", visible=len(image_names) > 1, allow_custom_value=True)
-                image_source = gr.Dropdown([ALL, *service.sources()], value=ALL, label="from", allow_custom_value=True)
-            gr.Examples(IMAGE_EXAMPLES, inputs=image_query, label="try")
-            with gr.Accordion("…or search with an image", open=False):
-                with gr.Row():
-                    upload = forgiving_upload(gr.Image(type="filepath", image_mode=None,
-                                                       label="an image like the ones you want",
-                                                       sources=["upload", "clipboard"], height=180,
-                                                       elem_id="image-upload"))
-                    upload_button = gr.Button("Find similar images", scale=0)
-            image_status = gr.Markdown("Type a description and press Enter. Click a result to find images like it.",
-                                       label="status", elem_id="image-status")
-            gallery = gr.Gallery(label="results", columns=6, height="auto", allow_preview=False, object_fit="contain",
-                                 elem_id="image-results")
-            image_hits = gr.State([])
-
-            outputs = [gallery, image_status, image_hits]
-            empty = ([], MESSAGE, [])
-
-            @friendly(empty)
-            def images_by_text(query, k, index, source):
-                result = service.search_images(query, k, _choice(index), _choice(source))
-                return _gallery(result), cards.status_line(len(result.hits), result.seconds, result.note), result.hits
-
-            @friendly(empty)
-            def images_by_image(image, k, index):
-                result = service.search_by_image(image, k, _choice(index))
-                return _gallery(result), cards.status_line(len(result.hits), result.seconds, "Images like your upload."), \
-                    result.hits
-
-            @friendly(empty)
-            def images_like_clicked(hits, k, index, evt: gr.SelectData):
-                if not hits or evt.index is None or not 0 <= int(evt.index) < len(hits):
-                    raise UserError("Search first, then click a result to find images like it.")
-                hit = hits[int(evt.index)]
-                result = service.search_like_hit(hit, k, _choice(index))
-                name = hit.metadata.get("caption") or "that image"
-                return _gallery(result), cards.status_line(len(result.hits), result.seconds,
-                                                           f"Images like “{name}”."), result.hits
-
-            text_inputs = [image_query, image_k, image_index, image_source]
-            image_button.click(images_by_text, text_inputs, outputs, api_name="search_images")
-            image_query.submit(images_by_text, text_inputs, outputs, api_name=False)
-            upload_button.click(images_by_image, [upload, image_k, image_index], outputs, api_name="search_by_image")
-            upload.upload(images_by_image, [upload, image_k, image_index], outputs, api_name=False)
-            gallery.select(images_like_clicked, [image_hits, image_k, image_index], outputs, api_name=False)
-
-        # ---------------------------------------------------------------- code
+            image_index = images_tab(service)
         with gr.Tab("Code", id="code"):
-            if not code_names:
-                gr.Markdown(cards.message(_missing("code", service)), elem_id="code-missing")
-            with gr.Row(equal_height=True):
-                code_query = gr.Textbox(label="What should the function do?", placeholder=f"e.g. {EXAMPLE_CODE_QUERY}",
-                                        scale=5, max_lines=1, elem_id="code-query")
-                code_button = gr.Button("Search", variant="primary", scale=1, elem_id="code-search")
-            with gr.Row():
-                code_k = raw_when_invalid(gr.Slider(1, max_k, value=min(10, max_k), step=1, label="results"))
-                code_index = gr.Dropdown(code_names, value=code_names[0] if code_names else None, label="index",
-                                         visible=len(code_names) > 1, allow_custom_value=True)
-                package = gr.Dropdown([ALL, *service.packages()], value=ALL, label="package", allow_custom_value=True)
-                module = gr.Textbox(label="module prefix", placeholder="e.g. json or urllib.parse", max_lines=1)
-            gr.Examples(CODE_EXAMPLES, inputs=code_query, label="try")
-            code_status = gr.Markdown("Describe a function in plain words and press Enter.", label="status",
-                                      elem_id="code-status")
-            code_results = gr.HTML(label="results", elem_id="code-results")
-
-            @friendly((MESSAGE, ""))
-            def code_search(query, k, index, package_name, module_prefix):
-                result = service.search_code(query, k, _choice(index), _choice(package_name), module_prefix)
-                return cards.status_line(len(result.hits), result.seconds, result.note), cards.code_cards(result.hits)
-
-            code_inputs = [code_query, code_k, code_index, package, module]
-            code_button.click(code_search, code_inputs, [code_status, code_results], api_name="search_code")
-            code_query.submit(code_search, code_inputs, [code_status, code_results], api_name=False)
-            code_index.change(lambda name: gr.update(choices=[ALL, *service.packages(_choice(name))], value=ALL),
-                              code_index, package, api_name=False)
-
-        # ---------------------------------------------------------------- indexes
+            code_index = code_tab(service)
         with gr.Tab("Indexes", id="indexes"):
-            table = gr.Dataframe(_table(service), headers=TABLE_COLUMNS, label="indexes", interactive=False,
-                                 wrap=True, elem_id="index-table")
-            reload_button = gr.Button("Reload list", size="sm")
-            reload_button.click(lambda: _table(service), None, table, api_name="indexes")
-            index_status = gr.Markdown()
-            if service.allowed_build_folders:
-                gr.Markdown("### Build or refresh an index\nThe operator allows these folders "
-                            "(`--allow-folder`). An index of the same name is replaced (atomically) only if you "
-                            "tick “replace”; the server's own indexes cannot be replaced from here.")
-                with gr.Row():
-                    folder = gr.Dropdown(service.allowed_build_folders, value=service.allowed_build_folders[0],
-                                         label="folder")
-                    kind = gr.Radio(["image", "code"], value="image", label="it holds",
-                                    info="image: png/jpg/webp files; code: a Python project")
-                    name = gr.Textbox(label="index name", placeholder="my-photos", max_lines=1)
-                    replace = gr.Checkbox(False, label="replace an index of this name")
-                build_button = gr.Button("Build index", variant="primary")
-                with gr.Row():
-                    refresh_name = gr.Dropdown(_refreshable(service), label="image index to refresh",
-                                               allow_custom_value=True)
-                    refresh_button = gr.Button("Refresh (re-embed changed files only)")
-
-                @friendly((MESSAGE, gr.update(), gr.update(), gr.update(), gr.update(), gr.update()))
-                def build(folder_value, kind_value, name_value, replace_value=False,
-                          progress=gr.Progress(track_tqdm=True)):
-                    loaded = service.build_from_folder(name_value, folder_value, kind_value, replace=bool(replace_value))
-                    _allow_new_folders(demo, service)
-                    text = (f"Built **{loaded.name}**: {loaded.index.manifest.count} {loaded.index.manifest.kind} items. "
-                            f"Search it in the {'Images' if loaded.kind == 'image' else 'Code'} tab.")
-                    if loaded.build_note:
-                        text += f"\n\n{loaded.build_note[0].upper()}{loaded.build_note[1:]}."
-                    return (text, _table(service), _names_update(service, "image"), _names_update(service, "code"),
-                            gr.update(choices=_refreshable(service)), gr.update())
-
-                build_button.click(build, [folder, kind, name, replace],
-                                   [index_status, table, image_index, code_index, refresh_name, name],
-                                   api_name="build_index")
-
-                @friendly((MESSAGE, gr.update()))
-                def refresh(name_value, progress=gr.Progress(track_tqdm=True)):
-                    return service.refresh(name_value), _table(service)
-
-                refresh_button.click(refresh, refresh_name, [index_status, table], api_name="refresh_index")
-            else:
-                gr.Markdown("Building from the app is off: start it with `--allow-folder PATH` to let users index "
-                            "that folder here. From a shell: `python -m mmssl index build NAME --model "
-                            "models/clip-default --images FOLDER` (or `--model models/code-default --project "
-                            "FOLDER`), then `python -m mmssl serve --index NAME`.")
-
-        # ---------------------------------------------------------------- about
+            table = indexes_tab(service, demo, image_index, code_index)
         with gr.Tab("About", id="about"):
             gr.Markdown(_about(service))
 
@@ -256,6 +116,157 @@ def build_app(service: SearchService) -> gr.Blocks:
         demo.load(lambda: (_names_update(service, "image"), _names_update(service, "code"), _table(service)),
                   None, [image_index, code_index, table], api_name=False)
     return demo
+
+
+def images_tab(service: SearchService) -> gr.Dropdown:
+    """Text → image and image → image search; returns the index chooser (the Indexes tab updates it)."""
+    max_k, image_names = service.config.max_k, service.names("image")
+    if not image_names:
+        gr.Markdown(cards.message(_missing("image", service)), elem_id="images-missing")
+    with gr.Row(equal_height=True):
+        image_query = gr.Textbox(label="Describe the image", placeholder="e.g. a red fire truck", scale=5,
+                                 max_lines=1, elem_id="image-query", autofocus=True)
+        image_button = gr.Button("Search", variant="primary", scale=1, elem_id="image-search")
+    with gr.Row():
+        image_k = raw_when_invalid(gr.Slider(1, max_k, value=min(12, max_k), step=1, label="results"))
+        # choices are refreshed for every page load (and after a build): the service's registry is
+        # the one list of indexes; a name typed over the API is checked by the service
+        image_index = gr.Dropdown(image_names, value=image_names[0] if image_names else None,
+                                  label="index", visible=len(image_names) > 1, allow_custom_value=True)
+        image_source = gr.Dropdown([ALL, *service.sources()], value=ALL, label="from", allow_custom_value=True)
+    gr.Examples(IMAGE_EXAMPLES, inputs=image_query, label="try")
+    with gr.Accordion("…or search with an image", open=False):
+        with gr.Row():
+            upload = forgiving_upload(gr.Image(type="filepath", image_mode=None,
+                                               label="an image like the ones you want",
+                                               sources=["upload", "clipboard"], height=180,
+                                               elem_id="image-upload"))
+            upload_button = gr.Button("Find similar images", scale=0)
+    image_status = gr.Markdown("Type a description and press Enter. Click a result to find images like it.",
+                               label="status", elem_id="image-status")
+    gallery = gr.Gallery(label="results", columns=6, height="auto", allow_preview=False, object_fit="contain",
+                         elem_id="image-results")
+    image_hits = gr.State([])
+
+    outputs = [gallery, image_status, image_hits]
+    empty = ([], MESSAGE, [])
+
+    @friendly(empty)
+    def images_by_text(query, k, index, source):
+        result = service.search_images(query, k, _choice(index), _choice(source))
+        return _gallery(result), cards.status_line(len(result.hits), result.seconds, result.note), result.hits
+
+    @friendly(empty)
+    def images_by_image(image, k, index):
+        result = service.search_by_image(image, k, _choice(index))
+        return _gallery(result), cards.status_line(len(result.hits), result.seconds, "Images like your upload."), \
+            result.hits
+
+    @friendly(empty)
+    def images_like_clicked(hits, k, index, evt: gr.SelectData):
+        if not hits or evt.index is None or not 0 <= int(evt.index) < len(hits):
+            raise UserError("Search first, then click a result to find images like it.")
+        hit = hits[int(evt.index)]
+        result = service.search_like_hit(hit, k, _choice(index))
+        name = hit.metadata.get("caption") or "that image"
+        return _gallery(result), cards.status_line(len(result.hits), result.seconds,
+                                                   f"Images like “{name}”."), result.hits
+
+    text_inputs = [image_query, image_k, image_index, image_source]
+    image_button.click(images_by_text, text_inputs, outputs, api_name="search_images")
+    image_query.submit(images_by_text, text_inputs, outputs, api_name=False)
+    upload_button.click(images_by_image, [upload, image_k, image_index], outputs, api_name="search_by_image")
+    upload.upload(images_by_image, [upload, image_k, image_index], outputs, api_name=False)
+    gallery.select(images_like_clicked, [image_hits, image_k, image_index], outputs, api_name=False)
+    return image_index
+
+
+def code_tab(service: SearchService) -> gr.Dropdown:
+    """Text → code search with package and module filters; returns the index chooser."""
+    max_k, code_names = service.config.max_k, service.names("code")
+    if not code_names:
+        gr.Markdown(cards.message(_missing("code", service)), elem_id="code-missing")
+    with gr.Row(equal_height=True):
+        code_query = gr.Textbox(label="What should the function do?", placeholder=f"e.g. {EXAMPLE_CODE_QUERY}",
+                                scale=5, max_lines=1, elem_id="code-query")
+        code_button = gr.Button("Search", variant="primary", scale=1, elem_id="code-search")
+    with gr.Row():
+        code_k = raw_when_invalid(gr.Slider(1, max_k, value=min(10, max_k), step=1, label="results"))
+        code_index = gr.Dropdown(code_names, value=code_names[0] if code_names else None, label="index",
+                                 visible=len(code_names) > 1, allow_custom_value=True)
+        package = gr.Dropdown([ALL, *service.packages()], value=ALL, label="package", allow_custom_value=True)
+        module = gr.Textbox(label="module prefix", placeholder="e.g. json or urllib.parse", max_lines=1)
+    gr.Examples(CODE_EXAMPLES, inputs=code_query, label="try")
+    code_status = gr.Markdown("Describe a function in plain words and press Enter.", label="status",
+                              elem_id="code-status")
+    code_results = gr.HTML(label="results", elem_id="code-results")
+
+    @friendly((MESSAGE, ""))
+    def code_search(query, k, index, package_name, module_prefix):
+        result = service.search_code(query, k, _choice(index), _choice(package_name), module_prefix)
+        return cards.status_line(len(result.hits), result.seconds, result.note), cards.code_cards(result.hits)
+
+    code_inputs = [code_query, code_k, code_index, package, module]
+    code_button.click(code_search, code_inputs, [code_status, code_results], api_name="search_code")
+    code_query.submit(code_search, code_inputs, [code_status, code_results], api_name=False)
+    code_index.change(lambda name: gr.update(choices=[ALL, *service.packages(_choice(name))], value=ALL),
+                      code_index, package, api_name=False)
+    return code_index
+
+
+def indexes_tab(service: SearchService, demo: gr.Blocks, image_index: gr.Dropdown,
+                code_index: gr.Dropdown) -> gr.Dataframe:
+    """The table of indexes (loaded or with their problem), and building/refreshing from allowed folders;
+    returns the table."""
+    table = gr.Dataframe(_table(service), headers=TABLE_COLUMNS, label="indexes", interactive=False,
+                         wrap=True, elem_id="index-table")
+    reload_button = gr.Button("Reload list", size="sm")
+    reload_button.click(lambda: _table(service), None, table, api_name="indexes")
+    index_status = gr.Markdown()
+    if service.allowed_build_folders:
+        gr.Markdown("### Build or refresh an index\nThe operator allows these folders "
+                    "(`--allow-folder`). An index of the same name is replaced (atomically) only if you "
+                    "tick “replace”; the server's own indexes cannot be replaced from here.")
+        with gr.Row():
+            folder = gr.Dropdown(service.allowed_build_folders, value=service.allowed_build_folders[0],
+                                 label="folder")
+            kind = gr.Radio(["image", "code"], value="image", label="it holds",
+                            info="image: png/jpg/webp files; code: a Python project")
+            name = gr.Textbox(label="index name", placeholder="my-photos", max_lines=1)
+            replace = gr.Checkbox(False, label="replace an index of this name")
+        build_button = gr.Button("Build index", variant="primary")
+        with gr.Row():
+            refresh_name = gr.Dropdown(_refreshable(service), label="image index to refresh",
+                                       allow_custom_value=True)
+            refresh_button = gr.Button("Refresh (re-embed changed files only)")
+
+        @friendly((MESSAGE, gr.update(), gr.update(), gr.update(), gr.update(), gr.update()))
+        def build(folder_value, kind_value, name_value, replace_value=False,
+                  progress=gr.Progress(track_tqdm=True)):
+            loaded = service.build_from_folder(name_value, folder_value, kind_value, replace=bool(replace_value))
+            _allow_new_folders(demo, service)
+            text = (f"Built **{loaded.name}**: {loaded.index.manifest.count} {loaded.index.manifest.kind} items. "
+                    f"Search it in the {'Images' if loaded.kind == 'image' else 'Code'} tab.")
+            if loaded.build_note:
+                text += f"\n\n{loaded.build_note[0].upper()}{loaded.build_note[1:]}."
+            return (text, _table(service), _names_update(service, "image"), _names_update(service, "code"),
+                    gr.update(choices=_refreshable(service)), gr.update())
+
+        build_button.click(build, [folder, kind, name, replace],
+                           [index_status, table, image_index, code_index, refresh_name, name],
+                           api_name="build_index")
+
+        @friendly((MESSAGE, gr.update()))
+        def refresh(name_value, progress=gr.Progress(track_tqdm=True)):
+            return service.refresh(name_value), _table(service)
+
+        refresh_button.click(refresh, refresh_name, [index_status, table], api_name="refresh_index")
+    else:
+        gr.Markdown("Building from the app is off: start it with `--allow-folder PATH` to let users index "
+                    "that folder here. From a shell: `python -m mmssl index build NAME --model "
+                    "models/clip-default --images FOLDER` (or `--model models/code-default --project "
+                    "FOLDER`), then `python -m mmssl serve --index NAME`.")
+    return table
 
 
 def _missing(kind: str, service: SearchService) -> str:

@@ -22,11 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mmssl.index.errors import IndexBusyError
-
-
-def lock_path(folder: Path) -> Path:
-    """The lock file of the index at ``folder``: ``.NAME.lock`` beside it."""
-    return folder.parent / f".{folder.name}.lock"
+from mmssl.index.layout import lock_path
 
 
 @contextmanager

@@ -39,41 +39,18 @@ from mmssl.index.atomic_folder import replace_folder, temp_folder, writer_lock
 from mmssl.index.chunks import DEFAULT_CHUNK_SIZE, ChunkStore, embed_chunk, plan_chunks
 from mmssl.index.embedding import DEFAULT_BATCH_SIZE, check_model_for_kind
 from mmssl.index.errors import EmptyIndexError, IndexExistsError
-from mmssl.index.index import FAISS_FILE, META_FILE, Index, load_index, now_iso
+from mmssl.index.index import Index, load_index, now_iso
 from mmssl.index.items import ITEM_KIND_FOR_SOURCE, IndexItem
-from mmssl.index.manifest import MANIFEST_FILE, IndexManifest, write_manifest
+from mmssl.index.layout import FAISS_FILE, MANIFEST_FILE, META_FILE, index_folder, indexes_root, work_folder  # noqa: F401
+from mmssl.index.manifest import IndexManifest, write_manifest
 from mmssl.index.metadata import MetadataStore
 
 # Ranks wait for each other while process 0 builds a large HNSW graph; the default 30 min is too short.
 SHARDED_TIMEOUT_MINUTES = 12 * 60
 
 
-def indexes_root() -> Path:
-    env = os.environ.get("MMSSL_INDEX_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
-    from mmssl.data.paths import PROJECT_ROOT
-
-    return PROJECT_ROOT / "indexes"
-
-
-def index_folder(name_or_folder: str | Path) -> Path:
-    """``"emoji"`` -> ``<indexes root>/emoji``; anything with a path separator is a folder as given."""
-    text = str(name_or_folder)
-    if not text or text in (".", ".."):
-        raise ValueError(f"bad index name {text!r}; pass a name like 'emoji' or a folder like indexes/emoji")
-    if isinstance(name_or_folder, Path) or os.sep in text or "/" in text:
-        return Path(name_or_folder).expanduser().resolve()
-    return indexes_root() / text
-
-
 def default_kind(model) -> str:
     return "image" if model.kind == "image-text" else "code"
-
-
-def work_folder(folder: Path) -> Path:
-    """Where a build of ``folder`` keeps its embedding chunks until it succeeds (``.NAME.build``)."""
-    return folder.parent / f".{folder.name}.build"
 
 
 def build_world() -> tuple[int, int]:

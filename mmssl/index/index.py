@@ -35,11 +35,10 @@ from mmssl.index.errors import (REBUILD_HINT, IndexCorruptError, IndexModelMisma
                                 IndexNotFoundError, QueryShapeError)
 from mmssl.index.filters import Filter, check_filter
 from mmssl.index.items import IndexItem, file_sha1
+from mmssl.index.layout import FAISS_FILE, META_FILE, index_folder
 from mmssl.index.manifest import IndexManifest, read_manifest, rebuild_command, write_manifest
 from mmssl.index.metadata import MetadataStore
 
-FAISS_FILE = "index.faiss"
-META_FILE = "meta.sqlite"
 FILTER_CACHE_SIZE = 32  # dict filters whose matching ids are kept (a UI repeats its filters)
 
 
@@ -139,6 +138,20 @@ class Index:
             if len(self._filter_ids) > FILTER_CACHE_SIZE:
                 self._filter_ids.popitem(last=False)
         return ids
+
+    # ------------------------------------------------------------------ what it holds
+
+    def distinct_values(self, field: str) -> list:
+        """The distinct values of a metadata field (``"repo"``, ``"source"``, ...), sorted; for filters."""
+        return self.store.distinct_values(field)
+
+    def item_paths(self) -> list[str]:
+        """The ``path`` of every item, once (image files; source files for code)."""
+        return self.store.distinct_paths()
+
+    def indexed_folders(self) -> list[str]:
+        """Every folder that directly holds an item's file (real paths), sorted."""
+        return sorted({os.path.dirname(os.path.realpath(p)) for p in self.item_paths()})
 
     # ------------------------------------------------------------------ writes
 
@@ -309,8 +322,6 @@ def load_index(folder: str | Path, model=None) -> Index:
             file and the command that rebuilds the index.
         IndexModelMismatchError: ``model`` is not the model the index was built with (fingerprint or dim).
     """
-    from mmssl.index.build import index_folder
-
     folder = index_folder(folder)
     recover_folder(folder)
     manifest = read_manifest(folder)

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from mmssl.index.errors import REBUILD_HINT, IndexCorruptError, IndexNotFoundError
+from mmssl.index.layout import MANIFEST_FILE, index_folder
 
-MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
 
 
@@ -71,14 +71,15 @@ def rebuild_command(name: str, manifest: IndexManifest | None = None) -> str:
     return f"{REBUILD_HINT} {name} --model {model} (--images DIR | --project DIR | --corpus NAME)"
 
 
-def read_manifest(folder: Path) -> IndexManifest:
-    """The manifest of the index at ``folder``, without loading the index.
+def read_manifest(name_or_folder: str | Path) -> IndexManifest:
+    """The manifest of index ``name_or_folder`` (a name under the indexes root, or a folder), without
+    loading the index.
 
     Raises:
         IndexNotFoundError: no ``manifest.json`` (not an index), or a format this mmssl does not read.
         IndexCorruptError: ``manifest.json`` is not a valid manifest (the message names it and the rebuild).
     """
-    folder = Path(folder)
+    folder = index_folder(name_or_folder)
     path = folder / MANIFEST_FILE
     if not path.is_file():
         raise IndexNotFoundError(f"{folder} is not an index (no {MANIFEST_FILE}); build one with "
