@@ -120,19 +120,13 @@ def build_app(service: SearchService) -> gr.Blocks:
 
 def images_tab(service: SearchService) -> gr.Dropdown:
     """Text → image and image → image search; returns the index chooser (the Indexes tab updates it)."""
-    max_k, image_names = service.config.max_k, service.names("image")
-    if not image_names:
-        gr.Markdown(cards.message(_missing("image", service)), elem_id="images-missing")
+    _missing_banner(service, "image", "images-missing")
     with gr.Row(equal_height=True):
         image_query = gr.Textbox(label="Describe the image", placeholder="e.g. a red fire truck", scale=5,
                                  max_lines=1, elem_id="image-query", autofocus=True)
         image_button = gr.Button("Search", variant="primary", scale=1, elem_id="image-search")
     with gr.Row():
-        image_k = raw_when_invalid(gr.Slider(1, max_k, value=min(12, max_k), step=1, label="results"))
-        # choices are refreshed for every page load (and after a build): the service's registry is
-        # the one list of indexes; a name typed over the API is checked by the service
-        image_index = gr.Dropdown(image_names, value=image_names[0] if image_names else None,
-                                  label="index", visible=len(image_names) > 1, allow_custom_value=True)
+        image_k, image_index = _results_and_index(service, "image", 12)
         image_source = gr.Dropdown([ALL, *service.sources()], value=ALL, label="from", allow_custom_value=True)
     gr.Examples(IMAGE_EXAMPLES, inputs=image_query, label="try")
     with gr.Accordion("…or search with an image", open=False):
@@ -183,17 +177,13 @@ def images_tab(service: SearchService) -> gr.Dropdown:
 
 def code_tab(service: SearchService) -> gr.Dropdown:
     """Text → code search with package and module filters; returns the index chooser."""
-    max_k, code_names = service.config.max_k, service.names("code")
-    if not code_names:
-        gr.Markdown(cards.message(_missing("code", service)), elem_id="code-missing")
+    _missing_banner(service, "code", "code-missing")
     with gr.Row(equal_height=True):
         code_query = gr.Textbox(label="What should the function do?", placeholder=f"e.g. {EXAMPLE_CODE_QUERY}",
                                 scale=5, max_lines=1, elem_id="code-query")
         code_button = gr.Button("Search", variant="primary", scale=1, elem_id="code-search")
     with gr.Row():
-        code_k = raw_when_invalid(gr.Slider(1, max_k, value=min(10, max_k), step=1, label="results"))
-        code_index = gr.Dropdown(code_names, value=code_names[0] if code_names else None, label="index",
-                                 visible=len(code_names) > 1, allow_custom_value=True)
+        code_k, code_index = _results_and_index(service, "code", 10)
         package = gr.Dropdown([ALL, *service.packages()], value=ALL, label="package", allow_custom_value=True)
         module = gr.Textbox(label="module prefix", placeholder="e.g. json or urllib.parse", max_lines=1)
     gr.Examples(CODE_EXAMPLES, inputs=code_query, label="try")
@@ -267,6 +257,24 @@ def indexes_tab(service: SearchService, demo: gr.Blocks, image_index: gr.Dropdow
                     "models/clip-default --images FOLDER` (or `--model models/code-default --project "
                     "FOLDER`), then `python -m mmssl serve --index NAME`.")
     return table
+
+
+def _missing_banner(service: SearchService, kind: str, elem_id: str) -> None:
+    """A line saying why no ``kind`` index is loaded (and how to build one), when none is."""
+    if not service.names(kind):
+        gr.Markdown(cards.message(_missing(kind, service)), elem_id=elem_id)
+
+
+def _results_and_index(service: SearchService, kind: str, default_k: int) -> tuple[gr.Slider, gr.Dropdown]:
+    """A search tab's results slider (any value reaches the service, which checks it) and index chooser.
+
+    The chooser's choices are refreshed for every page load and after a build: the service's registry is
+    the one list of indexes, and a name sent over the API is checked by the service, not the dropdown."""
+    max_k, names = service.config.max_k, service.names(kind)
+    k = raw_when_invalid(gr.Slider(1, max_k, value=min(default_k, max_k), step=1, label="results"))
+    index = gr.Dropdown(names, value=names[0] if names else None, label="index", visible=len(names) > 1,
+                        allow_custom_value=True)
+    return k, index
 
 
 def _missing(kind: str, service: SearchService) -> str:
