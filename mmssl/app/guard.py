@@ -10,7 +10,8 @@ in its own upload/cache folder (any upload, of any type). :class:`HttpGuard` nar
 * **uploads**: image file types only; anything else is deleted at once and answered 415 (the size
   limit is Gradio's ``max_file_size``, answered 413);
 * **login**: with a login configured, every route but the login page's own (the page shell, its
-  assets, ``/login``, and ``/config`` which Gradio itself answers 401) needs the session cookie.
+  assets, ``/login``, and ``/config`` which Gradio itself answers 401) needs the session cookie,
+  websockets included.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class HttpGuard:
         self.temp_folders = temp_folders if temp_folders is not None else gradio_temp_folders()
 
     async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket" and self.login and not _logged_in(scope):
+            return await send({"type": "websocket.close", "code": 1008})  # policy violation: log in first
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "")

@@ -99,6 +99,7 @@ class SearchService:
         self._models: dict[str, object] = dict(models or {})  # model path -> loaded model
         self._write_lock = threading.Lock()
         self._servable: dict[int, frozenset[str]] = {}  # id(Index) -> real paths of its items
+        self._servable_union: tuple[tuple, frozenset[str]] = ((None,), frozenset())
 
     @classmethod
     def load(cls, config: AppConfig, models: dict | None = None) -> "SearchService":
@@ -155,7 +156,7 @@ class SearchService:
         old = self.indexes.get(label)
         self.indexes[label] = loaded
         if old is not None:
-            self._servable.pop(id(old.index), None)
+            self._forget_servable(old.index)
             old.index.close()
         return loaded
 
@@ -281,16 +282,22 @@ class SearchService:
     def servable_files(self) -> frozenset[str]:
         """Real paths of every item of the loaded image indexes: the only files of the indexed folders the
         app serves (:class:`~mmssl.app.guard.HttpGuard`). Read once per loaded index."""
-        paths: set[str] = set()
-        for loaded in list(self.indexes.values()):
-            if loaded.kind != "image":
-                continue
-            key = id(loaded.index)
-            if key not in self._servable:
+        images = [loaded for loaded in list(self.indexes.values()) if loaded.kind == "image"]
+        key = tuple(id(loaded.index) for loaded in images)
+        if self._servable_union[0] == key:  # asked on every file request: the union is kept until indexes change
+            return self._servable_union[1]
+        for loaded in images:
+            if id(loaded.index) not in self._servable:
                 with loaded.lock:
-                    self._servable[key] = frozenset(os.path.realpath(p) for p in loaded.index.item_paths())
-            paths |= self._servable[key]
-        return frozenset(paths)
+                    self._servable[id(loaded.index)] = frozenset(os.path.realpath(p) for p in loaded.index.item_paths())
+        union = frozenset().union(*(self._servable[id(loaded.index)] for loaded in images))
+        self._servable_union = (key, union)
+        return union
+
+    def _forget_servable(self, index: Index) -> None:
+        """Drop the cached paths of ``index`` (it was replaced or refreshed)."""
+        self._servable.pop(id(index), None)
+        self._servable_union = ((None,), frozenset())
 
     def describe(self) -> list[dict]:
         """One row per index (loaded or not) for the Indexes tab."""
@@ -393,7 +400,7 @@ class SearchService:
             except IndexBusyError:
                 raise UserError(f"{name!r} is being built or refreshed right now; try again when that is done.") \
                     from None
-            self._servable.pop(id(loaded.index), None)
+            self._forget_servable(loaded.index)
         return (f"{name}: {len(report.added)} added, {len(report.reembedded)} re-embedded, {len(report.removed)} "
                 f"removed, {report.unchanged} unchanged.")
 

@@ -182,3 +182,16 @@ def test_with_a_login_every_route_needs_it(shared):
             "truck", 1, "photos", "(all)", api_name="/search_images")[1]
     finally:
         demo.close()
+
+
+def test_the_served_files_follow_builds_and_refreshes(tmp_path, monkeypatch):
+    monkeypatch.setenv("MMSSL_INDEX_DIR", str(tmp_path / "indexes"))
+    paths = make_images(tmp_path / "pics")
+    service = SearchService.load(AppConfig(indexes=[], image_model=STUB, allow_folders=[str(tmp_path / "pics")]),
+                                 {STUB: StubModel()})
+    assert service.servable_files() == frozenset()
+    service.build_from_folder("pics", str(tmp_path / "pics"), "image", progress=False)
+    assert service.servable_files() == frozenset(str(p) for p in paths.values())
+    paths["red_truck"].unlink()
+    assert "1 removed" in service.refresh("pics")
+    assert str(paths["red_truck"]) not in service.servable_files() and len(service.servable_files()) == 3
