@@ -277,7 +277,12 @@ class SearchService:
 
     def image_folders(self) -> list[str]:
         """Every folder that directly holds an indexed image (where result images are read from)."""
-        return sorted({os.path.dirname(p) for p in self.servable_files()})
+        folders = set()
+        for loaded in list(self.indexes.values()):
+            if loaded.kind == "image":
+                with loaded.lock:
+                    folders.update(loaded.index.indexed_folders())
+        return sorted(folders)
 
     def servable_files(self) -> frozenset[str]:
         """Real paths of every item of the loaded image indexes: the only files of the indexed folders the

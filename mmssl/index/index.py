@@ -150,8 +150,13 @@ class Index:
         return self.store.distinct_paths()
 
     def indexed_folders(self) -> list[str]:
-        """Every folder that directly holds an item's file (real paths), sorted."""
-        return sorted({os.path.dirname(os.path.realpath(p)) for p in self.item_paths()})
+        """Every folder that directly holds an item's path, or the target of an item that is a symlink
+        (real paths), sorted."""
+        folders = set()
+        for path in self.item_paths():
+            folders.add(os.path.realpath(os.path.dirname(path)))
+            folders.add(os.path.dirname(os.path.realpath(path)))
+        return sorted(folders)
 
     # ------------------------------------------------------------------ writes
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from gradio_client import Client, handle_file
+from PIL import Image
 
 from mmssl.app import AppConfig, SearchService, launch
 from mmssl.index import build_index, image_folder_items
@@ -46,6 +47,9 @@ def shared(tmp_path_factory) -> Path:
     (folder / "docs" / "notes.md").write_text("private notes\n")
     (folder / "cut.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00")  # skipped by the scan
     (folder / "leak.png").symlink_to(folder / "secret.txt")  # an image name over a secret: not an item
+    (root / "elsewhere").mkdir()
+    Image.new("RGB", (16, 16), (0, 200, 0)).save(root / "elsewhere" / "green.png")
+    (folder / "alias.png").symlink_to(root / "elsewhere" / "green.png")  # a linked image: an item
     items, source = image_folder_items(folder)
     build_index(root / "indexes" / "photos", StubModel(), items, source=source, progress=False)
     return folder
@@ -75,6 +79,8 @@ def test_only_indexed_items_are_served(hostile_app, shared):
     _, url = hostile_app
     get = lambda path: httpx.get(f"{url}/gradio_api/file={path}").status_code  # noqa: E731
     assert get(shared / "red_truck.png") == 200 and get(shared / "cats" / "tabby.png") == 200
+    assert get(shared / "alias.png") == 200  # an indexed symlink, served as the item it is
+    assert get(shared.parent / "elsewhere" / "green.png") == 200  # the same file, by its real path
     for path in (shared / ".env", shared / "secret.txt", shared / "captions.csv", shared / "docs" / "notes.md",
                  shared / "leak.png", shared / "cut.png", f"{shared}/cats/../secret.txt", shared / "missing.png",
                  shared.parent / "indexes" / "photos" / "meta.sqlite"):
@@ -107,13 +113,13 @@ def test_replacing_needs_the_flag_and_the_servers_own_indexes_are_protected(host
     status = client.predict(folder, "image", "emoji-clipart", True, api_name="/build_index")[0]
     assert "'emoji-clipart' is the name of one of this server's own indexes" in status
     status = client.predict(str(shared), "image", "mine", False, api_name="/build_index")[0]
-    assert "Built **mine**: 4 image items" in status
+    assert "Built **mine**: 5 image items" in status
     assert "Skipped 2 files" in status and "corrupt or truncated image" in status  # cut.png, leak.png
     status = client.predict(str(shared), "image", "mine", False, api_name="/build_index")[0]
     assert "There is already an index named 'mine'" in status
     status = client.predict(str(shared), "image", "mine", True, api_name="/build_index")[0]
     assert "Built **mine**" in status
-    assert len(service.indexes["photos"].index) == 4  # untouched
+    assert len(service.indexes["photos"].index) == 5  # untouched
 
 
 def test_an_index_built_in_one_session_is_searchable_from_another_and_over_the_api(hostile_app, shared):
