@@ -86,6 +86,7 @@ def _cmd_serve(args) -> int:
 
     config = AppConfig(host=args.host, port=args.port, image_model=args.image_model, code_model=args.code_model,
                        auth=args.auth, share=args.share, allow_folders=args.allow_folder or [],
+                       allow_replace=args.allow_replace, max_upload_mb=args.max_upload_mb,
                        build_missing=args.build_missing, max_k=args.max_k, threads=args.threads)
     if args.index:
         config.indexes = args.index
@@ -138,12 +139,12 @@ def _cmd_contrastive(args) -> int:
     return _pretrain_encoder(args, ContrastiveRun, contrastive_run_defaults, pretrain_contrastive)
 
 
-def _index_sources(args):
-    """(items, source) for ``index build``: exactly one of the source flags."""
+def _index_sources(args, report=None):
+    """(items, source) for ``index build``: exactly one of the source flags (skipped images go to ``report``)."""
     from mmssl.index import code_corpus_items, code_folder_items, image_corpus_items, image_folder_items
 
     if args.images:
-        return image_folder_items(args.images)
+        return image_folder_items(args.images, report)
     if args.project:
         return code_folder_items(args.project)
     if args.corpus == "code":
@@ -163,11 +164,16 @@ def _cmd_index(args) -> int:
 
         rank, _ = build_world()  # under torchrun: this process embeds its shard, rank 0 merges
         model = load_model(args.model, device=resolve_device("auto"))  # CUDA: this rank's GPU
-        items, source = _index_sources(args)
+        from mmssl.data.report import CorpusReport
+
+        skipped = CorpusReport("folder")
+        items, source = _index_sources(args, skipped)
         index = build_index(args.name, model, items, factory=args.factory, batch_size=args.batch_size, source=source,
                             chunk_size=args.chunk_size)
         if rank != 0:
             return 0
+        if skipped.skipped_line():
+            print(skipped.skipped_line())
     else:
         index = load_index(index_folder(args.name))
         if args.index_command == "refresh":
@@ -319,6 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")
     serve.add_argument("--allow-folder", action="append", metavar="FOLDER",
                        help="a folder users may index from the Indexes tab (repeatable; default: none)")
+    serve.add_argument("--allow-replace", action="store_true", help="let users replace this server's own indexes "
+                       "(the demo ones and those given with --index) from the Indexes tab; default: protected")
+    serve.add_argument("--max-upload-mb", type=float, default=defaults.max_upload_mb,
+                       help="the largest upload accepted, in MB")
     serve.add_argument("--build-missing", action="store_true",
                        help=f"first build the default indexes ({DEFAULT_IMAGE_INDEX}: emoji + clipart, "
                        f"{DEFAULT_CODE_INDEX}: the code corpus) if they are missing")

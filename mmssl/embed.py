@@ -51,8 +51,13 @@ def read_items(modality: str, input_path: str | Path) -> list:
             raise EmbedInputError(f"no images (png, jpg, jpeg, webp) under {path}")
         return images
     items = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, start=1):
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise EmbedInputError(f"{path}:{number}: not UTF-8 text (byte 0x{raw[e.start]:02x} at column "
+                                      f"{e.start + 1}); save the file as UTF-8 JSONL") from None
             if not line.strip():
                 continue
             try:

@@ -196,10 +196,10 @@ class RetrievalModel:
 
 def _corpus_format(image: str | Path | Image.Image) -> Image.Image:
     """A path or PIL image in the corpus format: 128 px RGB square on white (decoding errors name the file)."""
-    from mmssl.data.imageio import IMAGE_SIZE, open_image, to_square_rgb
+    from mmssl.data.imageio import IMAGE_SIZE, open_square_rgb, to_square_rgb
 
     if not isinstance(image, Image.Image):
-        image = open_image(image)
+        return open_square_rgb(image, IMAGE_SIZE)  # within the pixel budget, the full-size decode freed
     if image.size == (IMAGE_SIZE, IMAGE_SIZE) and image.mode == "RGB":
         return image
     return to_square_rgb(image, IMAGE_SIZE)

@@ -25,6 +25,12 @@ class AppConfig:
         auth: ``"user:password"`` to require a login (default: ``$MMSSL_AUTH`` if set, else none).
         share: open a public Gradio share link (off unless asked for).
         allow_folders: folders an operator lets users index from the Indexes tab; nothing else can be.
+        allow_replace: let users replace the server's own indexes (the demo ones and those loaded at
+            start) from the Indexes tab; off: those are protected, and any other index is replaced only
+            when the user ticks "replace".
+        max_upload_mb: the largest upload accepted (Gradio answers 413 above it).
+        upload_max_age: seconds an uploaded file is kept before it is deleted (checked every
+            ``upload_max_age / 4`` seconds; Gradio's ``delete_cache``).
         build_missing: build the default indexes (emoji + clipart images, the code corpus) when missing.
         max_k: the largest number of results a query may ask for.
         threads: torch and FAISS threads while serving (0: their defaults). A query is one short text
@@ -42,6 +48,9 @@ class AppConfig:
     auth: str | None = None
     share: bool = False
     allow_folders: list[str] = field(default_factory=list)
+    allow_replace: bool = False
+    max_upload_mb: float = 10.0
+    upload_max_age: int = 900
     build_missing: bool = False
     max_k: int = 50
     threads: int = 1

@@ -23,8 +23,7 @@ from mmssl.app.config import DEFAULT_CODE_INDEX, DEFAULT_IMAGE_INDEX, AppConfig
 from mmssl.app.jobs import BuildJob, JobRunner, Step
 from mmssl.data.paths import corpus_dir
 from mmssl.data.splits import SPLITS
-from mmssl.index import code_corpus_items, code_folder_items, image_corpus_items, index_folder
-from mmssl.index.manifest import MANIFEST_FILE
+from mmssl.index import code_corpus_items, code_folder_items, image_corpus_items
 from mmssl.index.staged import build_stage, stages_done
 
 DEFAULT_IMAGE_CORPORA = ("emoji", "clipart")
@@ -41,13 +40,17 @@ def _model(models: dict, path: str):
 
 
 def needs_build(name: str, model_path: str, models: dict, log=print) -> bool:
-    """True when ``indexes/NAME`` is missing, unfinished, or was built with another model than ``model_path``."""
-    from mmssl.index.manifest import read_manifest
+    """True when ``indexes/NAME`` is missing, corrupt, unfinished, or was built with another model than
+    ``model_path`` holds."""
+    from mmssl.index import IndexCorruptError, IndexNotFoundError, read_manifest
 
-    folder = index_folder(name)
-    if not (folder / MANIFEST_FILE).is_file():
+    try:
+        manifest = read_manifest(name)
+    except IndexNotFoundError:
         return True
-    manifest = read_manifest(folder)
+    except IndexCorruptError as e:
+        log(f"{e}; rebuilding it")
+        return True
     if manifest.model_fingerprint != _model(models, model_path).fingerprint:
         log(f"indexes/{name} was built with another model ({manifest.model_fingerprint}); rebuilding it for "
             f"{model_path}")

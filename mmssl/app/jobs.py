@@ -60,7 +60,7 @@ class BuildJob:
     def report(self, done: int, total: int | None) -> None:
         """Progress of the current step; the rate counts from the first report (chunks reused from an
         earlier run arrive at once and would make it meaningless, so a jump resets the clock)."""
-        now = time.monotonic()
+        now = _now()
         if self._counting_since is None or done - self.done > 1024:
             self._counting_since, self._counted_from = now, done
         elif now > self._counting_since:
@@ -87,6 +87,10 @@ class BuildJob:
         left = f"about {_minutes(eta)} left" if eta is not None else ""
         extra = ", ".join(part for part in (speed, left) if part)
         return f"{self.current}{counts}" + (f" ({extra})" if extra else "")
+
+
+def _now() -> float:
+    return time.monotonic()
 
 
 def _minutes(seconds: float) -> str:

@@ -14,6 +14,7 @@ and SQLite reads run concurrently.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import threading
@@ -21,8 +22,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mmssl.app.config import AppConfig
-from mmssl.index import Hit, Index, IndexModelMismatchError, IndexNotFoundError, build_index, index_folder, load_index
+from mmssl.app.config import DEFAULT_CODE_INDEX, DEFAULT_IMAGE_INDEX, AppConfig
+from mmssl.index import (Hit, Index, IndexBusyError, IndexCorruptError, IndexExistsError, IndexModelMismatchError,
+                         IndexNotFoundError, build_index, index_folder, load_index, read_manifest)
+
+log = logging.getLogger("mmssl.app")
 
 MAX_QUERY_CHARS = 1000  # the text towers read ≤ 128 tokens; longer input only costs tokenizing time
 EXAMPLE_IMAGE_QUERY = "a red fire truck"
@@ -49,6 +53,7 @@ class LoadedIndex:
     index: Index
     model: object
     lock: threading.Lock = field(default_factory=threading.Lock)  # guards index writes against searches
+    build_note: str = ""  # what the build that made it skipped (shown after a build from the app)
 
     @property
     def kind(self) -> str:
@@ -93,6 +98,8 @@ class SearchService:
         self.allowed_build_folders = [os.path.realpath(Path(f).expanduser()) for f in config.allow_folders]
         self._models: dict[str, object] = dict(models or {})  # model path -> loaded model
         self._write_lock = threading.Lock()
+        self._servable: dict[int, frozenset[str]] = {}  # id(Index) -> real paths of its items
+        self._servable_union: tuple[tuple, frozenset[str]] = ((None,), frozenset())
         self.jobs = None  # the background builds' JobRunner (mmssl.app.jobs), when serve started one
         self.on_loaded: list = []  # callables(name) run after an index is (re)loaded, e.g. to serve its folders
 
@@ -126,24 +133,32 @@ class SearchService:
         return self._models[path]
 
     def open_index(self, name: str) -> LoadedIndex | None:
-        """Load ``indexes/NAME`` (or a folder) with the model of its kind; None (and a problem) if it cannot."""
+        """Load ``indexes/NAME`` (or a folder) with the model of its kind; None (and a problem) if it cannot.
+        A missing, corrupt or unloadable index is recorded in ``problems`` (shown in the Indexes tab);
+        the others load and serve as usual."""
         label = Path(name).name
         try:
             folder = index_folder(name)
-            kind = KIND_FOR_MODEL[load_index(folder).manifest.kind]
+            kind = KIND_FOR_MODEL[read_manifest(folder).kind]  # the manifest alone says which model
             model = self.model_for(kind)
             loaded = LoadedIndex(label, load_index(folder, model), model)
         except IndexNotFoundError:
             self.problems[label] = (f"No index at {index_folder(name)}. Build it with `python -m mmssl index build "
                                     f"{label} ...` or from the Indexes tab.")
             return None
-        except (IndexModelMismatchError, UserError) as e:
+        except (IndexCorruptError, IndexModelMismatchError, UserError) as e:
             self.problems[label] = str(e)
+            return None
+        except Exception as e:  # noqa: BLE001 - one index that cannot load must not stop the app
+            log.exception("index %s could not be loaded", label)
+            self.problems[label] = f"could not be loaded ({type(e).__name__}: {e}); rebuild it with " \
+                                   f"`python -m mmssl index build {label} ...`"
             return None
         self.problems.pop(label, None)
         old = self.indexes.get(label)
         self.indexes[label] = loaded
         if old is not None:
+            self._forget_servable(old.index)
             with old.lock:  # a search still running on the old copy finishes first
                 old.index.close()
         for listener in self.on_loaded:
@@ -218,10 +233,10 @@ class SearchService:
         return SearchResult(hits, time.perf_counter() - start)
 
     def search_like_hit(self, hit: Hit, k: int = 12, index: str | None = None) -> SearchResult:
-        """Image → image from a result the user clicked: its file is read only if it is inside an indexed folder."""
+        """Image → image from a result the user clicked: its file is read only if it is an indexed item."""
         loaded = self.get(index, "image")
         path = str(hit.metadata.get("path", ""))
-        if not path or not is_inside(Path(path), self.image_folders()):
+        if not path or os.path.realpath(path) not in self.servable_files():
             raise UserError("That result is not part of a loaded image index any more; search again.")
         return self.search_by_image(path, k, loaded.name, exclude_id=hit.id)
 
@@ -255,9 +270,7 @@ class SearchService:
         except UserError:
             return []
         with loaded.lock:
-            rows = loaded.index.store.connection.execute(
-                "SELECT DISTINCT json_extract(meta, '$.' || ?) FROM items WHERE deleted = 0", (field,))
-            return sorted({r[0] for r in rows if r[0]})
+            return loaded.index.distinct_values(field)
 
     def packages(self, index: str | None = None) -> list[str]:
         """The packages (``repo`` field) of a code index."""
@@ -268,14 +281,33 @@ class SearchService:
         return self.field_values("source", "image", index)
 
     def image_folders(self) -> list[str]:
-        """Every folder that directly holds an indexed image: the only folders the app serves files from."""
+        """Every folder that directly holds an indexed image (where result images are read from)."""
         folders = set()
-        for loaded in self.indexes.values():
+        for loaded in list(self.indexes.values()):
             if loaded.kind == "image":
                 with loaded.lock:
-                    rows = loaded.index.store.connection.execute("SELECT DISTINCT path FROM items WHERE deleted = 0")
-                    folders.update(os.path.realpath(os.path.dirname(r[0])) for r in rows)
+                    folders.update(loaded.index.indexed_folders())
         return sorted(folders)
+
+    def servable_files(self) -> frozenset[str]:
+        """Real paths of every item of the loaded image indexes: the only files of the indexed folders the
+        app serves (:class:`~mmssl.app.guard.HttpGuard`). Read once per loaded index."""
+        images = [loaded for loaded in list(self.indexes.values()) if loaded.kind == "image"]
+        key = tuple(id(loaded.index) for loaded in images)
+        if self._servable_union[0] == key:  # asked on every file request: the union is kept until indexes change
+            return self._servable_union[1]
+        for loaded in images:
+            if id(loaded.index) not in self._servable:
+                with loaded.lock:
+                    self._servable[id(loaded.index)] = frozenset(os.path.realpath(p) for p in loaded.index.item_paths())
+        union = frozenset().union(*(self._servable[id(loaded.index)] for loaded in images))
+        self._servable_union = (key, union)
+        return union
+
+    def _forget_servable(self, index: Index) -> None:
+        """Drop the cached paths of ``index`` (it was replaced or refreshed)."""
+        self._servable.pop(id(index), None)
+        self._servable_union = ((None,), frozenset())
 
     def describe(self) -> list[dict]:
         """One row per index (loaded or not) for the Indexes tab."""
@@ -308,13 +340,24 @@ class SearchService:
             raise UserError(f"{folder} is not a folder any more.")
         return path
 
-    def build_from_folder(self, name: str, folder: str, kind: str, progress: bool = True) -> LoadedIndex:
+    def protected_names(self) -> set[str]:
+        """Index names the app never builds over: the demo indexes and every index the operator loaded at
+        start (unless the server runs with ``--allow-replace``)."""
+        if self.config.allow_replace:
+            return set()
+        return {DEFAULT_IMAGE_INDEX, DEFAULT_CODE_INDEX, *(Path(n).name for n in self.config.indexes)}
+
+    def build_from_folder(self, name: str, folder: str, kind: str, progress: bool = True,
+                          replace: bool = False) -> LoadedIndex:
         """Index an allowed folder of images (``kind="image"``) or a Python project (``kind="code"``) as
-        ``indexes/NAME`` and load it; an existing index of that name is replaced atomically.
+        ``indexes/NAME`` and load it. An existing index of that name is replaced (atomically) only when
+        ``replace`` is asked for and the name is not protected (:meth:`protected_names`).
 
         Raises:
-            UserError: a bad name, a folder not allowed, no model, or nothing to index.
+            UserError: a bad name, a folder not allowed, a name taken or protected, a build of that name
+                already running, no model, or nothing to index.
         """
+        from mmssl.data.report import CorpusReport
         from mmssl.index import EmptyIndexError, code_folder_items, image_folder_items
 
         name = (name or "").strip()
@@ -323,20 +366,32 @@ class SearchService:
         if kind not in ("image", "code"):
             raise UserError("Choose what the folder holds: images or a Python project.")
         path = self.check_build_folder(folder)
+        if name in self.protected_names():
+            raise UserError(f"{name!r} is the name of one of this server's own indexes, which cannot be replaced "
+                            "from the app; choose another name.")
         existing = self.indexes.get(name)
         if existing is not None and existing.kind != kind:
             raise UserError(f"{name!r} is already a {existing.kind} index; choose another name.")
         model = self.model_for(kind)
-        items, source = image_folder_items(path) if kind == "image" else code_folder_items(path)
+        skipped = CorpusReport("folder")
+        items, source = image_folder_items(path, skipped) if kind == "image" else code_folder_items(path)
         with self._write_lock:
             try:
-                build_index(name, model, items, source=source, progress=progress)
+                build_index(name, model, items, source=source, progress=progress, replace=replace)
             except EmptyIndexError:
                 what = "images (png, jpg, jpeg, webp)" if kind == "image" else "functions with docstrings"
-                raise UserError(f"{folder} holds no {what} to index.") from None
+                raise UserError(f"{folder} holds no {what} to index." + (f" ({skipped.skipped_line()})"
+                                                                        if skipped.skipped else "")) from None
+            except IndexExistsError:
+                raise UserError(f"There is already an index named {name!r}. Tick “replace” to build over it, or "
+                                "choose another name.") from None
+            except IndexBusyError:
+                raise UserError(f"{name!r} is being built right now by someone else; wait for that build to "
+                                "finish, then try again.") from None
             loaded = self.open_index(name)
         if loaded is None:
             raise UserError(self.problems.get(name, f"{name} was built but could not be loaded."))
+        loaded.build_note = skipped.skipped_line()
         return loaded
 
     def refresh(self, name: str) -> str:
@@ -350,7 +405,12 @@ class SearchService:
         self.check_build_folder(folder)
         with self._write_lock, loaded.lock:
             loaded.index.model = loaded.model
-            report = loaded.index.refresh()
+            try:
+                report = loaded.index.refresh()
+            except IndexBusyError:
+                raise UserError(f"{name!r} is being built or refreshed right now; try again when that is done.") \
+                    from None
+            self._forget_servable(loaded.index)
         return (f"{name}: {len(report.added)} added, {len(report.reembedded)} re-embedded, {len(report.removed)} "
                 f"removed, {report.unchanged} unchanged.")
 
@@ -365,8 +425,10 @@ def _day_and_time(iso: str) -> str:
     return f"{iso[:10]} {iso[11:16]} UTC" if len(iso) >= 16 else iso
 
 
-def short_reason(error: Exception) -> str:
-    """An error's message without the server-side paths in it."""
-    text = str(error)
-    return re.sub(r"(/[^\s:]+)+", "<file>", text)[:200]
+def short_reason(error: Exception, limit: int = 500) -> str:
+    """An error's message without the server-side paths in it (whole: only a runaway message is cut, at a word)."""
+    text = re.sub(r"(/[^\s:]+)+", "<file>", str(error))
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " …"
 

@@ -1,5 +1,5 @@
 """Start the app: load the service, build the page, launch it (loopback by default, no share link,
-no analytics, files served only from the indexed image folders).
+no analytics, only indexed image files served, uploads limited in size and type and deleted after a while).
 
     from mmssl.app import AppConfig, serve
     serve(AppConfig(port=7860, indexes=["emoji-clipart", "code"], allow_folders=["~/Pictures"]))
@@ -23,20 +23,28 @@ def launch(service: SearchService, *, block: bool = True, quiet: bool = False):
     from mmssl.app.cards import CSS
     from mmssl.app.ui import build_app
 
+    from starlette.middleware import Middleware
+
+    from mmssl.app.guard import HttpGuard
+
     config = service.config
     import gradio as gr
 
-    # result images are served straight from the indexed folders (the only ones allowed), not copied
-    # and hashed into Gradio's cache on every search
+    # result images are served straight from the indexed folders, not copied and hashed into Gradio's
+    # cache on every search; HttpGuard then lets only the indexed files of those folders out
     gr.set_static_paths(service.image_folders())
     demo = build_app(service)
     service.on_loaded.append(lambda name: _serve_new_folders(demo, service))
+    # uploads older than upload_max_age are deleted (checked every quarter of it)
+    demo.delete_cache = (max(1, config.upload_max_age // 4), config.upload_max_age)
     # searches run side by side (one torch thread each by default, see AppConfig.threads)
     demo.queue(default_concurrency_limit=8, api_open=True)
+    credentials = config.credentials()
     demo.launch(server_name=config.host, server_port=config.port or None, share=config.share,
-                auth=config.credentials(), allowed_paths=service.image_folders(), show_error=False,
+                auth=credentials, allowed_paths=service.image_folders(), show_error=False,
                 prevent_thread_lock=not block, quiet=quiet, ssr_mode=False, mcp_server=False, css=CSS,
-                footer_links=["api"])
+                footer_links=["api"], max_file_size=int(config.max_upload_mb * 1024 * 1024),
+                app_kwargs={"middleware": [Middleware(HttpGuard, service=service, login=credentials is not None)]})
     return demo
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import dataclass
 
 import gradio as gr
 
@@ -31,7 +32,9 @@ JOB_POLL_SECONDS = 2.0
 
 def forgiving_upload(component: gr.Image) -> gr.Image:
     """Make an image input hand :class:`UnreadableUpload` to its handler, instead of raising, when the
-    upload is not a decodable image, so the handler can answer kindly (Gradio's own error is a bare toast).
+    upload is not an image at all, so the handler can answer kindly (Gradio's own error is a bare toast).
+    The input is a file path (``type="filepath"``): Gradio reads only its header, and the service decodes
+    it within the pixel budget (:mod:`mmssl.data.imageio`).
 
     The instance's ``preprocess`` is wrapped rather than the class subclassed: Gradio writes a ``.pyi``
     stub beside the source file of every component subclass, at import time.
@@ -40,13 +43,26 @@ def forgiving_upload(component: gr.Image) -> gr.Image:
 
     def preprocess(payload):
         try:
-            image = original(payload)
-            if image is not None:
-                image.load()  # truncated files fail here, not at open
-            return image
+            return original(payload)
         except Exception as e:  # noqa: BLE001 - any decoder failure is the user's file, said kindly
             return UnreadableUpload("That file could not be read as an image (is it a PNG, JPEG or WebP, and "
                                     f"complete?). Details: {short_reason(e)}")
+
+    component.preprocess = preprocess
+    return component
+
+
+def raw_when_invalid(component):
+    """Hand the raw value to the handler when the component's own check fails (a slider sent ``"ten"``
+    over the API), so the service answers with its message; Gradio's own failure reaches an API client
+    as ``{"error": null}``."""
+    original = component.preprocess
+
+    def preprocess(payload):
+        try:
+            return original(payload)
+        except Exception:  # noqa: BLE001 - the service validates the raw value with a message
+            return payload
 
     component.preprocess = preprocess
     return component
@@ -86,160 +102,190 @@ def _gallery(result):
 
 
 def build_app(service: SearchService) -> gr.Blocks:
-    """The whole page; launch it with :func:`mmssl.app.serve.launch`."""
-    max_k = service.config.max_k
-    image_names, code_names = service.names("image"), service.names("code")
-
+    """The whole page, one function per tab; launch it with :func:`mmssl.app.serve.launch`."""
     with gr.Blocks(title="mmssl search", analytics_enabled=False) as demo:
         gr.Markdown("# mmssl search\nFind images by describing them or by example, and Python functions by "
                     "saying what they do. Everything runs on this machine.")
-
-        # ---------------------------------------------------------------- images
         with gr.Tab("Images", id="images"):
-            image_missing = gr.Markdown(cards.message(_missing("image", service)), elem_id="images-missing",
-                                        visible=not image_names)
-            image_jobs = gr.Markdown(_notice(service, "image"), elem_id="image-jobs")
-            with gr.Row(equal_height=True):
-                image_query = gr.Textbox(label="Describe the image", placeholder="e.g. a red fire truck", scale=5,
-                                         max_lines=1, elem_id="image-query", autofocus=True)
-                image_button = gr.Button("Search", variant="primary", scale=1, elem_id="image-search")
-            with gr.Row():
-                image_k = gr.Slider(1, max_k, value=min(12, max_k), step=1, label="results")
-                image_index = gr.Dropdown(image_names, value=image_names[0] if image_names else None,
-                                          label="index", visible=len(image_names) > 1)
-                image_source = gr.Dropdown([ALL, *service.sources()], value=ALL, label="from")
-            gr.Examples(IMAGE_EXAMPLES, inputs=image_query, label="try")
-            with gr.Accordion("…or search with an image", open=False):
-                with gr.Row():
-                    upload = forgiving_upload(gr.Image(type="pil", label="an image like the ones you want",
-                                                       sources=["upload", "clipboard"], height=180,
-                                                       elem_id="image-upload"))
-                    upload_button = gr.Button("Find similar images", scale=0)
-            image_status = gr.Markdown("Type a description and press Enter. Click a result to find images like it.",
-                                       label="status", elem_id="image-status")
-            gallery = gr.Gallery(label="results", columns=6, height="auto", allow_preview=False, object_fit="contain",
-                                 elem_id="image-results")
-            image_hits = gr.State([])
-
-            outputs = [gallery, image_status, image_hits]
-            empty = ([], MESSAGE, [])
-
-            @friendly(empty)
-            def images_by_text(query, k, index, source):
-                result = service.search_images(query, k, _choice(index), _choice(source))
-                return _gallery(result), cards.status_line(len(result.hits), result.seconds, result.note), result.hits
-
-            @friendly(empty)
-            def images_by_image(image, k, index):
-                result = service.search_by_image(image, k, _choice(index))
-                return _gallery(result), cards.status_line(len(result.hits), result.seconds, "Images like your upload."), \
-                    result.hits
-
-            @friendly(empty)
-            def images_like_clicked(hits, k, index, evt: gr.SelectData):
-                if not hits or evt.index is None or not 0 <= int(evt.index) < len(hits):
-                    raise UserError("Search first, then click a result to find images like it.")
-                hit = hits[int(evt.index)]
-                result = service.search_like_hit(hit, k, _choice(index))
-                name = hit.metadata.get("caption") or "that image"
-                return _gallery(result), cards.status_line(len(result.hits), result.seconds,
-                                                           f"Images like “{name}”."), result.hits
-
-            text_inputs = [image_query, image_k, image_index, image_source]
-            image_button.click(images_by_text, text_inputs, outputs, api_name="search_images")
-            image_query.submit(images_by_text, text_inputs, outputs, api_name=False)
-            upload_button.click(images_by_image, [upload, image_k, image_index], outputs, api_name="search_by_image")
-            upload.upload(images_by_image, [upload, image_k, image_index], outputs, api_name=False)
-            gallery.select(images_like_clicked, [image_hits, image_k, image_index], outputs, api_name=False)
-
-        # ---------------------------------------------------------------- code
+            images = images_tab(service)
         with gr.Tab("Code", id="code"):
-            code_missing = gr.Markdown(cards.message(_missing("code", service)), elem_id="code-missing",
-                                       visible=not code_names)
-            code_jobs = gr.Markdown(_notice(service, "code"), elem_id="code-jobs")
-            with gr.Row(equal_height=True):
-                code_query = gr.Textbox(label="What should the function do?", placeholder=f"e.g. {EXAMPLE_CODE_QUERY}",
-                                        scale=5, max_lines=1, elem_id="code-query")
-                code_button = gr.Button("Search", variant="primary", scale=1, elem_id="code-search")
-            with gr.Row():
-                code_k = gr.Slider(1, max_k, value=min(10, max_k), step=1, label="results")
-                code_index = gr.Dropdown(code_names, value=code_names[0] if code_names else None, label="index",
-                                         visible=len(code_names) > 1)
-                package = gr.Dropdown([ALL, *service.packages()], value=ALL, label="package")
-                module = gr.Textbox(label="module prefix", placeholder="e.g. json or urllib.parse", max_lines=1)
-            gr.Examples(CODE_EXAMPLES, inputs=code_query, label="try")
-            code_status = gr.Markdown("Describe a function in plain words and press Enter.", label="status",
-                                      elem_id="code-status")
-            code_results = gr.HTML(label="results", elem_id="code-results")
-
-            @friendly((MESSAGE, ""))
-            def code_search(query, k, index, package_name, module_prefix):
-                result = service.search_code(query, k, _choice(index), _choice(package_name), module_prefix)
-                return cards.status_line(len(result.hits), result.seconds, result.note), cards.code_cards(result.hits)
-
-            code_inputs = [code_query, code_k, code_index, package, module]
-            code_button.click(code_search, code_inputs, [code_status, code_results], api_name="search_code")
-            code_query.submit(code_search, code_inputs, [code_status, code_results], api_name=False)
-            code_index.change(lambda name: gr.update(choices=[ALL, *service.packages(_choice(name))], value=ALL),
-                              code_index, package, api_name=False)
-
-        # ---------------------------------------------------------------- indexes
+            code = code_tab(service)
         with gr.Tab("Indexes", id="indexes"):
-            table = gr.Dataframe(_table(service), headers=TABLE_COLUMNS, label="indexes", interactive=False,
-                                 wrap=True, elem_id="index-table")
-            reload_button = gr.Button("Reload list", size="sm")
-            reload_button.click(lambda: _table(service), None, table, api_name="indexes")
+            table = indexes_tab(service, images.index, code.index)
             jobs_table = gr.Dataframe(_job_rows(service), headers=JOB_COLUMNS, label="background builds",
                                       interactive=False, wrap=True, elem_id="build-jobs",
                                       visible=service.jobs is not None)
-            index_status = gr.Markdown()
-            if service.allowed_build_folders:
-                gr.Markdown("### Build or refresh an index\nThe operator allows these folders "
-                            "(`--allow-folder`); an index of the same name is replaced atomically.")
-                with gr.Row():
-                    folder = gr.Dropdown(service.allowed_build_folders, value=service.allowed_build_folders[0],
-                                         label="folder")
-                    kind = gr.Radio(["image", "code"], value="image", label="it holds",
-                                    info="image: png/jpg/webp files; code: a Python project")
-                    name = gr.Textbox(label="index name", placeholder="my-photos", max_lines=1)
-                build_button = gr.Button("Build index", variant="primary")
-                with gr.Row():
-                    refresh_name = gr.Dropdown(_refreshable(service), label="image index to refresh")
-                    refresh_button = gr.Button("Refresh (re-embed changed files only)")
-
-                @friendly((MESSAGE, gr.update(), gr.update(), gr.update(), gr.update(), gr.update()))
-                def build(folder_value, kind_value, name_value, progress=gr.Progress(track_tqdm=True)):
-                    loaded = service.build_from_folder(name_value, folder_value, kind_value)  # serves its folder too
-                    text = (f"Built **{loaded.name}**: {loaded.index.manifest.count} {loaded.index.manifest.kind} items. "
-                            f"Search it in the {'Images' if loaded.kind == 'image' else 'Code'} tab.")
-                    return (text, _table(service), _names_update(service, "image"), _names_update(service, "code"),
-                            gr.update(choices=_refreshable(service)), gr.update())
-
-                build_button.click(build, [folder, kind, name],
-                                   [index_status, table, image_index, code_index, refresh_name, name],
-                                   api_name="build_index")
-
-                @friendly((MESSAGE, gr.update()))
-                def refresh(name_value, progress=gr.Progress(track_tqdm=True)):
-                    return service.refresh(name_value), _table(service)
-
-                refresh_button.click(refresh, refresh_name, [index_status, table], api_name="refresh_index")
-            else:
-                gr.Markdown("Building from the app is off: start it with `--allow-folder PATH` to let users index "
-                            "that folder here. From a shell: `python -m mmssl index build NAME --model "
-                            "models/clip-default --images FOLDER` (or `--model models/code-default --project "
-                            "FOLDER`), then `python -m mmssl serve --index NAME`.")
-
-        # ---------------------------------------------------------------- about
         with gr.Tab("About", id="about"):
             gr.Markdown(_about(service))
-
-        if service.jobs is not None:
+        if service.jobs is not None:  # poll the background builds until they are done
             timer = gr.Timer(JOB_POLL_SECONDS, active=service.jobs.running)
             timer.tick(lambda: _job_progress(service), None,
-                       [image_jobs, code_jobs, jobs_table, table, image_missing, code_missing, image_source, package,
-                        timer], api_name="build_progress")
+                       [images.notice, code.notice, jobs_table, table, images.banner, code.banner, images.filter,
+                        code.filter, images.index, code.index, timer], api_name="build_progress")
+
+        # every page load (a new session, a reload) sees the indexes loaded now, including ones built since
+        demo.load(lambda: (_names_update(service, "image"), _names_update(service, "code"), _table(service)),
+                  None, [images.index, code.index, table], api_name=False)
     return demo
+
+
+@dataclass
+class SearchTab:
+    """What other parts of the page update in a search tab: its index chooser, the "no index" banner,
+    the background-build notice and its filter (image source or code package)."""
+
+    index: gr.Dropdown
+    banner: gr.Markdown
+    notice: gr.Markdown
+    filter: gr.Dropdown
+
+
+def images_tab(service: SearchService) -> SearchTab:
+    """Text → image and image → image search."""
+    banner, notice = _missing_banner(service, "image", "images-missing")
+    with gr.Row(equal_height=True):
+        image_query = gr.Textbox(label="Describe the image", placeholder="e.g. a red fire truck", scale=5,
+                                 max_lines=1, elem_id="image-query", autofocus=True)
+        image_button = gr.Button("Search", variant="primary", scale=1, elem_id="image-search")
+    with gr.Row():
+        image_k, image_index = _results_and_index(service, "image", 12)
+        image_source = gr.Dropdown([ALL, *service.sources()], value=ALL, label="from", allow_custom_value=True)
+    gr.Examples(IMAGE_EXAMPLES, inputs=image_query, label="try")
+    with gr.Accordion("…or search with an image", open=False):
+        with gr.Row():
+            upload = forgiving_upload(gr.Image(type="filepath", image_mode=None,
+                                               label="an image like the ones you want",
+                                               sources=["upload", "clipboard"], height=180,
+                                               elem_id="image-upload"))
+            upload_button = gr.Button("Find similar images", scale=0)
+    image_status = gr.Markdown("Type a description and press Enter. Click a result to find images like it.",
+                               label="status", elem_id="image-status")
+    gallery = gr.Gallery(label="results", columns=6, height="auto", allow_preview=False, object_fit="contain",
+                         elem_id="image-results")
+    image_hits = gr.State([])
+
+    outputs = [gallery, image_status, image_hits]
+    empty = ([], MESSAGE, [])
+
+    @friendly(empty)
+    def images_by_text(query, k, index, source):
+        result = service.search_images(query, k, _choice(index), _choice(source))
+        return _gallery(result), cards.status_line(len(result.hits), result.seconds, result.note), result.hits
+
+    @friendly(empty)
+    def images_by_image(image, k, index):
+        result = service.search_by_image(image, k, _choice(index))
+        return _gallery(result), cards.status_line(len(result.hits), result.seconds, "Images like your upload."), \
+            result.hits
+
+    @friendly(empty)
+    def images_like_clicked(hits, k, index, evt: gr.SelectData):
+        if not hits or evt.index is None or not 0 <= int(evt.index) < len(hits):
+            raise UserError("Search first, then click a result to find images like it.")
+        hit = hits[int(evt.index)]
+        result = service.search_like_hit(hit, k, _choice(index))
+        name = hit.metadata.get("caption") or "that image"
+        return _gallery(result), cards.status_line(len(result.hits), result.seconds,
+                                                   f"Images like “{name}”."), result.hits
+
+    text_inputs = [image_query, image_k, image_index, image_source]
+    image_button.click(images_by_text, text_inputs, outputs, api_name="search_images")
+    image_query.submit(images_by_text, text_inputs, outputs, api_name=False)
+    upload_button.click(images_by_image, [upload, image_k, image_index], outputs, api_name="search_by_image")
+    upload.upload(images_by_image, [upload, image_k, image_index], outputs, api_name=False)
+    gallery.select(images_like_clicked, [image_hits, image_k, image_index], outputs, api_name=False)
+    return SearchTab(image_index, banner, notice, image_source)
+
+
+def code_tab(service: SearchService) -> SearchTab:
+    """Text → code search with package and module filters."""
+    banner, notice = _missing_banner(service, "code", "code-missing")
+    with gr.Row(equal_height=True):
+        code_query = gr.Textbox(label="What should the function do?", placeholder=f"e.g. {EXAMPLE_CODE_QUERY}",
+                                scale=5, max_lines=1, elem_id="code-query")
+        code_button = gr.Button("Search", variant="primary", scale=1, elem_id="code-search")
+    with gr.Row():
+        code_k, code_index = _results_and_index(service, "code", 10)
+        package = gr.Dropdown([ALL, *service.packages()], value=ALL, label="package", allow_custom_value=True)
+        module = gr.Textbox(label="module prefix", placeholder="e.g. json or urllib.parse", max_lines=1)
+    gr.Examples(CODE_EXAMPLES, inputs=code_query, label="try")
+    code_status = gr.Markdown("Describe a function in plain words and press Enter.", label="status",
+                              elem_id="code-status")
+    code_results = gr.HTML(label="results", elem_id="code-results")
+
+    @friendly((MESSAGE, ""))
+    def code_search(query, k, index, package_name, module_prefix):
+        result = service.search_code(query, k, _choice(index), _choice(package_name), module_prefix)
+        return cards.status_line(len(result.hits), result.seconds, result.note), cards.code_cards(result.hits)
+
+    code_inputs = [code_query, code_k, code_index, package, module]
+    code_button.click(code_search, code_inputs, [code_status, code_results], api_name="search_code")
+    code_query.submit(code_search, code_inputs, [code_status, code_results], api_name=False)
+    code_index.change(lambda name: gr.update(choices=[ALL, *service.packages(_choice(name))], value=ALL),
+                      code_index, package, api_name=False)
+    return SearchTab(code_index, banner, notice, package)
+
+
+def indexes_tab(service: SearchService, image_index: gr.Dropdown, code_index: gr.Dropdown) -> gr.Dataframe:
+    """The table of indexes (loaded or with their problem), and building/refreshing from allowed folders;
+    returns the table."""
+    table = gr.Dataframe(_table(service), headers=TABLE_COLUMNS, label="indexes", interactive=False,
+                         wrap=True, elem_id="index-table")
+    reload_button = gr.Button("Reload list", size="sm")
+    reload_button.click(lambda: _table(service), None, table, api_name="indexes")
+    index_status = gr.Markdown()
+    if service.allowed_build_folders:
+        gr.Markdown("### Build or refresh an index\nThe operator allows these folders "
+                    "(`--allow-folder`). An index of the same name is replaced (atomically) only if you "
+                    "tick “replace”; the server's own indexes cannot be replaced from here.")
+        with gr.Row():
+            folder = gr.Dropdown(service.allowed_build_folders, value=service.allowed_build_folders[0],
+                                 label="folder")
+            kind = gr.Radio(["image", "code"], value="image", label="it holds",
+                            info="image: png/jpg/webp files; code: a Python project")
+            name = gr.Textbox(label="index name", placeholder="my-photos", max_lines=1)
+            replace = gr.Checkbox(False, label="replace an index of this name")
+        build_button = gr.Button("Build index", variant="primary")
+        with gr.Row():
+            refresh_name = gr.Dropdown(_refreshable(service), label="image index to refresh",
+                                       allow_custom_value=True)
+            refresh_button = gr.Button("Refresh (re-embed changed files only)")
+
+        @friendly((MESSAGE, gr.update(), gr.update(), gr.update(), gr.update(), gr.update()))
+        def build(folder_value, kind_value, name_value, replace_value=False,
+                  progress=gr.Progress(track_tqdm=True)):
+            # its image folders are served from now on (SearchService.on_loaded, see serve.launch)
+            loaded = service.build_from_folder(name_value, folder_value, kind_value, replace=bool(replace_value))
+            text = (f"Built **{loaded.name}**: {loaded.index.manifest.count} {loaded.index.manifest.kind} items. "
+                    f"Search it in the {'Images' if loaded.kind == 'image' else 'Code'} tab.")
+            if loaded.build_note:
+                text += f"\n\n{loaded.build_note[0].upper()}{loaded.build_note[1:]}."
+            return (text, _table(service), _names_update(service, "image"), _names_update(service, "code"),
+                    gr.update(choices=_refreshable(service)), gr.update())
+
+        build_button.click(build, [folder, kind, name, replace],
+                           [index_status, table, image_index, code_index, refresh_name, name],
+                           api_name="build_index")
+
+        @friendly((MESSAGE, gr.update()))
+        def refresh(name_value, progress=gr.Progress(track_tqdm=True)):
+            return service.refresh(name_value), _table(service)
+
+        refresh_button.click(refresh, refresh_name, [index_status, table], api_name="refresh_index")
+    else:
+        gr.Markdown("Building from the app is off: start it with `--allow-folder PATH` to let users index "
+                    "that folder here. From a shell: `python -m mmssl index build NAME --model "
+                    "models/clip-default --images FOLDER` (or `--model models/code-default --project "
+                    "FOLDER`), then `python -m mmssl serve --index NAME`.")
+    return table
+
+
+def _missing_banner(service: SearchService, kind: str, elem_id: str) -> tuple[gr.Markdown, gr.Markdown]:
+    """A line saying why no ``kind`` index is loaded (and how to build one), shown while none is, and
+    one saying what is building in the background for this tab."""
+    banner = gr.Markdown(cards.message(_missing(kind, service)), elem_id=elem_id, visible=not service.names(kind))
+    notice = gr.Markdown(_notice(service, kind), elem_id=f"{kind}-jobs")
+    return banner, notice
 
 
 def _notice(service: SearchService, kind: str) -> str:
@@ -259,7 +305,19 @@ def _job_progress(service: SearchService) -> tuple:
             gr.update(visible=not has_image, value=cards.message(_missing("image", service))),
             gr.update(visible=not has_code, value=cards.message(_missing("code", service))),
             gr.update(choices=[ALL, *service.sources()]), gr.update(choices=[ALL, *service.packages()]),
-            gr.Timer(active=service.jobs.running))
+            _names_update(service, "image"), _names_update(service, "code"), gr.Timer(active=service.jobs.running))
+
+
+def _results_and_index(service: SearchService, kind: str, default_k: int) -> tuple[gr.Slider, gr.Dropdown]:
+    """A search tab's results slider (any value reaches the service, which checks it) and index chooser.
+
+    The chooser's choices are refreshed for every page load and after a build: the service's registry is
+    the one list of indexes, and a name sent over the API is checked by the service, not the dropdown."""
+    max_k, names = service.config.max_k, service.names(kind)
+    k = raw_when_invalid(gr.Slider(1, max_k, value=min(default_k, max_k), step=1, label="results"))
+    index = gr.Dropdown(names, value=names[0] if names else None, label="index", visible=len(names) > 1,
+                        allow_custom_value=True)
+    return k, index
 
 
 def _missing(kind: str, service: SearchService) -> str:
@@ -280,7 +338,7 @@ def _refreshable(service: SearchService) -> list[str]:
 
 def _names_update(service: SearchService, kind: str):
     names = service.names(kind)
-    return gr.update(choices=names, visible=len(names) > 1)
+    return gr.update(choices=names, visible=len(names) > 1)  # value kept: the session's choice stays
 
 
 def _allow_new_folders(demo: gr.Blocks, service: SearchService) -> None:

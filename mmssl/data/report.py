@@ -32,6 +32,15 @@ class CorpusReport:
         if where and len(self.examples.setdefault(reason, [])) < 5:
             self.examples[reason].append(where)
 
+    def skipped_line(self) -> str:
+        """``"skipped 2 files: 1 corrupt or truncated image (/p/a.png), 1 image too large (/p/b.png)"``; "" if none."""
+        if not self.skipped:
+            return ""
+        parts = [f"{count} {reason} ({', '.join(self.examples.get(reason, [])[:3])}"
+                 f"{', ...' if count > 3 else ''})" for reason, count in self.skipped.most_common()]
+        total = sum(self.skipped.values())
+        return f"skipped {total} file{'s' if total != 1 else ''}: " + "; ".join(parts)
+
     @property
     def total(self) -> int:
         return sum(self.pairs.values())

@@ -35,12 +35,13 @@ import faiss
 import numpy as np
 
 from mmssl.index import faiss_index
-from mmssl.index.atomic_folder import replace_folder, temp_folder
+from mmssl.index.atomic_folder import replace_folder, temp_folder, writer_lock
 from mmssl.index.chunks import DEFAULT_CHUNK_SIZE, ChunkStore, embed_chunk, plan_chunks
 from mmssl.index.embedding import DEFAULT_BATCH_SIZE, check_model_for_kind
-from mmssl.index.errors import EmptyIndexError
-from mmssl.index.index import FAISS_FILE, META_FILE, Index, load_index, now_iso
-from mmssl.index.items import IndexItem
+from mmssl.index.errors import EmptyIndexError, IndexExistsError
+from mmssl.index.index import Index, load_index, now_iso
+from mmssl.index.items import ITEM_KIND_FOR_SOURCE, IndexItem
+from mmssl.index.layout import FAISS_FILE, MANIFEST_FILE, META_FILE, index_folder, indexes_root, work_folder  # noqa: F401
 from mmssl.index.manifest import IndexManifest, write_manifest
 from mmssl.index.metadata import MetadataStore
 
@@ -48,32 +49,8 @@ from mmssl.index.metadata import MetadataStore
 SHARDED_TIMEOUT_MINUTES = 12 * 60
 
 
-def indexes_root() -> Path:
-    env = os.environ.get("MMSSL_INDEX_DIR")
-    if env:
-        return Path(env).expanduser().resolve()
-    from mmssl.data.paths import PROJECT_ROOT
-
-    return PROJECT_ROOT / "indexes"
-
-
-def index_folder(name_or_folder: str | Path) -> Path:
-    """``"emoji"`` -> ``<indexes root>/emoji``; anything with a path separator is a folder as given."""
-    text = str(name_or_folder)
-    if not text or text in (".", ".."):
-        raise ValueError(f"bad index name {text!r}; pass a name like 'emoji' or a folder like indexes/emoji")
-    if isinstance(name_or_folder, Path) or os.sep in text or "/" in text:
-        return Path(name_or_folder).expanduser().resolve()
-    return indexes_root() / text
-
-
 def default_kind(model) -> str:
     return "image" if model.kind == "image-text" else "code"
-
-
-def work_folder(folder: Path) -> Path:
-    """Where a build of ``folder`` keeps its embedding chunks until it succeeds (``.NAME.build``)."""
-    return folder.parent / f".{folder.name}.build"
 
 
 def build_world() -> tuple[int, int]:
@@ -101,12 +78,14 @@ def _barrier(world_size: int) -> None:
 def build_index(name_or_folder: str | Path, model, items: Iterable[IndexItem], kind: str | None = None,
                 factory: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE, *,
                 source: dict | None = None, progress: bool = True, chunk_size: int = DEFAULT_CHUNK_SIZE,
-                keep_work: bool = False, on_progress: Callable[[int, int | None], None] | None = None) -> Index:
+                replace: bool = True, keep_work: bool = False,
+                on_progress: Callable[[int, int | None], None] | None = None) -> Index:
     """Embed ``items`` with ``model`` and write a complete index, replacing any old one atomically.
 
     Resumable: an interrupted build, run again with the same model and items, reuses the chunks of
     embeddings it already wrote. Sharded under torchrun (see the module docstring): every process
-    calls this with the same arguments and gets the same loaded index back.
+    calls this with the same arguments and gets the same loaded index back. One build or write of
+    a name at a time (:func:`~mmssl.index.atomic_folder.writer_lock`).
 
     Args:
         name_or_folder: an index name (``indexes/NAME``) or a folder.
@@ -114,29 +93,47 @@ def build_index(name_or_folder: str | Path, model, items: Iterable[IndexItem], k
             ``embed_dim``, ``path`` and the ``encode_*`` methods).
         items: :class:`IndexItem` s, streamed (see :mod:`mmssl.index.sources`); every process of a
             sharded build must see the same items in the same order.
-        kind: ``"image"``, ``"code"`` or ``"text"``; default from the model (image or code).
+        kind: ``"image"``, ``"code"`` or ``"text"``; default from ``source["type"]`` (an image folder
+            holds images whatever the model), else from the model (image or code).
         factory: a FAISS factory string (``"Flat"``, ``"HNSW32"``, ``"IVF1024,PQ16"``); default by size
             (:func:`~mmssl.index.faiss_index.choose_factory`).
         batch_size: items per model call.
         source: how to find the items again, stored in the manifest (``refresh`` reads ``folder``).
         chunk_size: items per chunk file: the most work an interruption loses, and the unit of sharding.
+        replace: False: refuse (:class:`IndexExistsError`) when an index of that name exists.
         keep_work: keep the chunk files after the swap, for a staged build whose next, larger item list
             starts with these items (:func:`~mmssl.index.staged.build_staged`): it embeds only the rest.
         on_progress: called with ``(items done, total or None)`` as chunks are reused or embedded.
 
     Raises:
         EmptyIndexError: no items.
-        IndexModelMismatchError: the model cannot embed ``kind`` items.
+        IndexModelMismatchError: the model cannot embed ``kind`` items (raised before anything is embedded).
+        IndexExistsError: ``replace=False`` and the index exists.
+        IndexBusyError: another build or write of this index is running.
     """
+    folder = index_folder(name_or_folder)
+    kind = kind or ITEM_KIND_FOR_SOURCE.get((source or {}).get("type")) or default_kind(model)
+    check_model_for_kind(model, kind)
+    rank, world_size = build_world()
+    options = dict(kind=kind, factory=factory, batch_size=batch_size, source=source, progress=progress,
+                   chunk_size=chunk_size, keep_work=keep_work, on_progress=on_progress, rank=rank,
+                   world_size=world_size)
+    if rank != 0:  # process 0 holds the lock and does the checks for the whole sharded build
+        return _build(folder, model, items, **options)
+    with writer_lock(folder):
+        if not replace and (folder / MANIFEST_FILE).exists():
+            raise IndexExistsError(f"an index named {folder.name} already exists ({folder}); choose another name, "
+                                   "or ask to replace it (--replace, or replace=True)")
+        return _build(folder, model, items, **options)
+
+
+def _build(folder: Path, model, items, *, kind, factory, batch_size, source, progress, chunk_size, keep_work,
+           on_progress, rank, world_size) -> Index:
     import hashlib
 
     from tqdm.auto import tqdm
 
-    folder = index_folder(name_or_folder)
-    kind = kind or default_kind(model)
-    check_model_for_kind(model, kind)
     dim = int(model.embed_dim)
-    rank, world_size = build_world()
     work = ChunkStore(work_folder(folder), model.fingerprint, kind, dim)
     tmp = temp_folder(folder) if rank == 0 else None
     try:
@@ -151,6 +148,7 @@ def build_index(name_or_folder: str | Path, model, items: Iterable[IndexItem], k
             bar.update(count)
             if on_progress is not None:
                 on_progress(bar.n, total)
+
         counts = {"embedded": 0, "reused": 0}
         for chunk in plan_chunks(items, chunk_size, corpus_digest=digest):
             if store is not None:
@@ -188,12 +186,26 @@ def build_index(name_or_folder: str | Path, model, items: Iterable[IndexItem], k
             replace_folder(tmp, folder)
             if not keep_work:
                 work.remove()
-    except BaseException:
+    except BaseException as e:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
+        if rank == 0:
+            _keep_or_drop_work(work, folder, e)
         raise
     _barrier(world_size)  # the new index is in place for everyone
     return load_index(folder, model)
+
+
+def _keep_or_drop_work(work: ChunkStore, folder: Path, error: BaseException) -> None:
+    """After a failed build: keep the work folder only if it holds embedded chunks worth resuming from,
+    and say so on stderr; an empty one is removed."""
+    done = work.completed_items()
+    if not done:
+        work.remove()
+        return
+    print(f"index build {folder.name} stopped ({type(error).__name__}); {done} embedded items are kept in "
+          f"{work.folder}: run the same build again to resume from them, or delete that folder",
+          file=sys.stderr)
 
 
 def _write_index_files(tmp: Path, work: ChunkStore, chunks: list[tuple[int, int, int]], factory: str,

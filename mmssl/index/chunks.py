@@ -124,6 +124,16 @@ class ChunkStore:
                 parts.append(np.asarray(self.load(number)[inside]))  # (s, D)
         return np.ascontiguousarray(np.concatenate(parts), dtype=np.float32)
 
+    def completed_items(self) -> int:
+        """How many items the complete chunks in the folder hold (what a resumed build would reuse)."""
+        total = 0
+        for info_path in self.folder.glob("chunk-*.json"):
+            try:
+                total += int(json.loads(info_path.read_text(encoding="utf-8")).get("count", 0))
+            except (OSError, ValueError, TypeError):
+                continue
+        return total
+
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -16,8 +16,8 @@ def check_model_for_kind(model, kind: str) -> None:
     if kind not in ITEM_KINDS:
         raise ValueError(f"unknown item kind {kind!r}; expected one of {', '.join(ITEM_KINDS)}")
     if model.kind != MODEL_KIND_FOR_ITEM[kind]:
-        raise IndexModelMismatchError(f"a {model.kind} model cannot embed {kind} items; use a "
-                                      f"{MODEL_KIND_FOR_ITEM[kind]} model (e.g. models/"
+        raise IndexModelMismatchError(f"{getattr(model, 'path', 'the model')} is a {model.kind} model: it cannot "
+                                      f"embed {kind} items; use a {MODEL_KIND_FOR_ITEM[kind]} model (e.g. models/"
                                       f"{'code' if kind == 'code' else 'clip'}-default)")
 
 

@@ -23,3 +23,16 @@ class EmptyIndexError(ValueError):
 
 class QueryShapeError(ValueError):
     """Query vectors have the wrong shape or width for this index."""
+
+
+class IndexCorruptError(ValueError):
+    """An index folder is there but one of its files cannot be read (truncated, not valid JSON/SQLite/FAISS);
+    the message names the file and the command that rebuilds the index."""
+
+
+class IndexExistsError(ValueError):
+    """A build would replace an existing index, and the caller did not ask to replace it."""
+
+
+class IndexBusyError(RuntimeError):
+    """Another build or write of the same index holds its writer lock."""

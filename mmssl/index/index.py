@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,17 +29,16 @@ import faiss
 import numpy as np
 
 from mmssl.index import faiss_index
-from mmssl.index.atomic_folder import recover_folder, replace_folder, temp_folder
+from mmssl.index.atomic_folder import recover_folder, replace_folder, temp_folder, writer_lock
 from mmssl.index.embedding import DEFAULT_BATCH_SIZE, check_model_for_kind, embed_batches
-from mmssl.index.errors import (REBUILD_HINT, IndexModelMismatchError, IndexNeedsModelError, IndexNotFoundError,
-                                QueryShapeError)
+from mmssl.index.errors import (REBUILD_HINT, IndexCorruptError, IndexModelMismatchError, IndexNeedsModelError,
+                                IndexNotFoundError, QueryShapeError)
 from mmssl.index.filters import Filter, check_filter
 from mmssl.index.items import IndexItem, file_sha1
-from mmssl.index.manifest import IndexManifest, read_manifest, write_manifest
+from mmssl.index.layout import FAISS_FILE, META_FILE, index_folder
+from mmssl.index.manifest import IndexManifest, read_manifest, rebuild_command, write_manifest
 from mmssl.index.metadata import MetadataStore
 
-FAISS_FILE = "index.faiss"
-META_FILE = "meta.sqlite"
 FILTER_CACHE_SIZE = 32  # dict filters whose matching ids are kept (a UI repeats its filters)
 
 
@@ -138,6 +138,25 @@ class Index:
             if len(self._filter_ids) > FILTER_CACHE_SIZE:
                 self._filter_ids.popitem(last=False)
         return ids
+
+    # ------------------------------------------------------------------ what it holds
+
+    def distinct_values(self, field: str) -> list:
+        """The distinct values of a metadata field (``"repo"``, ``"source"``, ...), sorted; for filters."""
+        return self.store.distinct_values(field)
+
+    def item_paths(self) -> list[str]:
+        """The ``path`` of every item, once (image files; source files for code)."""
+        return self.store.distinct_paths()
+
+    def indexed_folders(self) -> list[str]:
+        """Every folder that directly holds an item's path, or the target of an item that is a symlink
+        (real paths), sorted."""
+        folders = set()
+        for path in self.item_paths():
+            folders.add(os.path.realpath(os.path.dirname(path)))
+            folders.add(os.path.dirname(os.path.realpath(path)))
+        return sorted(folders)
 
     # ------------------------------------------------------------------ writes
 
@@ -253,7 +272,11 @@ class Index:
             store.tombstone(ids)
 
     def _write(self, change) -> None:
-        """Copy, change, and swap in the whole index folder (see the module docstring)."""
+        """Copy, change, and swap in the whole index folder (see the module docstring), holding its writer lock."""
+        with writer_lock(self.folder):
+            self._write_locked(change)
+
+    def _write_locked(self, change) -> None:
         tmp = temp_folder(self.folder)
         try:
             # a serialised copy, not clone_index: clone_index leaves IDMap2's reverse map empty (remove_ids aborts)
@@ -299,10 +322,11 @@ def load_index(folder: str | Path, model=None) -> Index:
 
     Raises:
         IndexNotFoundError: ``folder`` holds no index.
+        IndexCorruptError: a file of the index cannot be read (truncated ``index.faiss``, a
+            ``meta.sqlite`` that is not a database, a broken ``manifest.json``); the message names the
+            file and the command that rebuilds the index.
         IndexModelMismatchError: ``model`` is not the model the index was built with (fingerprint or dim).
     """
-    from mmssl.index.build import index_folder
-
     folder = index_folder(folder)
     recover_folder(folder)
     manifest = read_manifest(folder)
@@ -316,7 +340,37 @@ def load_index(folder: str | Path, model=None) -> Index:
     faiss_path = folder / FAISS_FILE
     if not faiss_path.is_file() or not (folder / META_FILE).is_file():
         raise IndexNotFoundError(f"{folder} is incomplete ({FAISS_FILE} or {META_FILE} missing); rebuild it with "
-                                 f"`{REBUILD_HINT} ...`")
-    index = faiss.read_index(str(faiss_path))
+                                 f"`{rebuild_command(folder.name, manifest)}`")
+    index = _read_faiss(faiss_path, manifest)
     faiss_index.apply_search_params(index, manifest.search_params)
-    return Index(folder, manifest, index, MetadataStore(folder / META_FILE), model)
+    return Index(folder, manifest, index, _open_store(folder / META_FILE, manifest), model)
+
+
+def _corrupt(path: Path, manifest: IndexManifest, what: str) -> IndexCorruptError:
+    return IndexCorruptError(f"{path} is corrupt ({what}); rebuild the index with "
+                             f"`{rebuild_command(path.parent.name, manifest)}`")
+
+
+def _read_faiss(path: Path, manifest: IndexManifest) -> faiss.Index:
+    """``index.faiss``, checked against the manifest (FAISS raises a bare C++ error on a truncated file)."""
+    try:
+        index = faiss.read_index(str(path))
+    except RuntimeError as e:
+        raise _corrupt(path, manifest, f"FAISS cannot read it: {str(e).strip().splitlines()[-1][:160]}") from None
+    if index.d != manifest.dim or index.ntotal < manifest.count:
+        raise _corrupt(path, manifest, f"it holds {index.ntotal} vectors of width {index.d}; the manifest says "
+                       f"{manifest.count} of width {manifest.dim}")
+    return index
+
+
+def _open_store(path: Path, manifest: IndexManifest) -> MetadataStore:
+    """``meta.sqlite`` read-only, checked: SQLite only notices a file that is not a database at the first query."""
+    try:
+        store = MetadataStore(path)
+        live = store.count()
+    except sqlite3.DatabaseError as e:
+        raise _corrupt(path, manifest, f"SQLite: {e}") from None
+    if live != manifest.count:
+        store.close()
+        raise _corrupt(path, manifest, f"it has {live} items; the manifest says {manifest.count}")
+    return store

@@ -11,6 +11,9 @@ SHA1_CHUNK = 1 << 20
 # item kind -> the RetrievalModel.kind that can embed it
 MODEL_KIND_FOR_ITEM = {"image": "image-text", "text": "image-text", "code": "code"}
 ITEM_KINDS = tuple(MODEL_KIND_FOR_ITEM)
+# a source's ``type`` (mmssl.index.sources) -> the kind of the items it yields
+ITEM_KIND_FOR_SOURCE = {"image-folder": "image", "image-corpus": "image", "code-folder": "code",
+                        "code-corpus": "code"}
 
 
 @dataclass

@@ -7,9 +7,9 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from mmssl.index.errors import REBUILD_HINT, IndexNotFoundError
+from mmssl.index.errors import REBUILD_HINT, IndexCorruptError, IndexNotFoundError
+from mmssl.index.layout import MANIFEST_FILE, index_folder
 
-MANIFEST_FILE = "manifest.json"
 FORMAT_VERSION = 1
 
 
@@ -55,14 +55,48 @@ def write_manifest(manifest: IndexManifest, folder: Path) -> None:
     os.replace(tmp, path)
 
 
-def read_manifest(folder: Path) -> IndexManifest:
-    path = Path(folder) / MANIFEST_FILE
+def rebuild_command(name: str, manifest: IndexManifest | None = None) -> str:
+    """The shell command that builds index ``name`` again from its recorded source and model
+    (placeholders where the manifest is missing or unreadable)."""
+    source = manifest.source if manifest is not None else {}
+    model = (manifest.model_path if manifest is not None and manifest.model_path else "MODEL")
+    kind = source.get("type", "")
+    if kind in ("image-folder", "code-folder") and source.get("folder"):
+        flag = "--images" if kind == "image-folder" else "--project"
+        return f"{REBUILD_HINT} {name} --model {model} {flag} {source['folder']}"
+    if kind in ("image-corpus", "code-corpus") and source.get("corpus"):
+        if "+" in source["corpus"] or source.get("split") == "all":  # the demo's default indexes
+            return "python -m mmssl serve --build-missing"
+        return f"{REBUILD_HINT} {name} --model {model} --corpus {source['corpus']} --split {source.get('split', 'test')}"
+    return f"{REBUILD_HINT} {name} --model {model} (--images DIR | --project DIR | --corpus NAME)"
+
+
+def read_manifest(name_or_folder: str | Path) -> IndexManifest:
+    """The manifest of index ``name_or_folder`` (a name under the indexes root, or a folder), without
+    loading the index.
+
+    Raises:
+        IndexNotFoundError: no ``manifest.json`` (not an index), or a format this mmssl does not read.
+        IndexCorruptError: ``manifest.json`` is not a valid manifest (the message names it and the rebuild).
+    """
+    folder = index_folder(name_or_folder)
+    path = folder / MANIFEST_FILE
     if not path.is_file():
         raise IndexNotFoundError(f"{folder} is not an index (no {MANIFEST_FILE}); build one with "
                                  f"`{REBUILD_HINT} ...`")
-    data = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError(f"a JSON {type(data).__name__}, not an object")
+    except (UnicodeDecodeError, ValueError) as e:
+        raise IndexCorruptError(f"{path} is broken (not a valid manifest: {e}); rebuild the index with "
+                                f"`{rebuild_command(folder.name)}`") from None
     if data.get("format_version") != FORMAT_VERSION:
         raise IndexNotFoundError(f"{path} has index format {data.get('format_version')!r}, this mmssl reads "
                                  f"{FORMAT_VERSION}; rebuild it with `{REBUILD_HINT} ...`")
     known = {f.name for f in fields(IndexManifest)}
-    return IndexManifest(**{k: v for k, v in data.items() if k in known})
+    try:
+        return IndexManifest(**{k: v for k, v in data.items() if k in known})
+    except TypeError as e:  # a required field missing
+        raise IndexCorruptError(f"{path} is broken ({e}); rebuild the index with "
+                                f"`{rebuild_command(folder.name)}`") from None

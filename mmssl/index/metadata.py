@@ -143,6 +143,16 @@ class MetadataStore:
             ids = [row.id for row in self.live_rows() if matches(filter, {"path": row.path, **row.metadata})]
         return np.asarray(ids, dtype=np.int64)
 
+    def distinct_values(self, field: str) -> list:
+        """The distinct non-empty values of metadata ``field`` over live rows, sorted."""
+        rows = self.connection.execute(
+            "SELECT DISTINCT json_extract(meta, '$.' || ?) FROM items WHERE deleted = 0", (field,))
+        return sorted({r[0] for r in rows if r[0]})
+
+    def distinct_paths(self) -> list[str]:
+        """Every live row's ``path``, once."""
+        return [r[0] for r in self.connection.execute("SELECT DISTINCT path FROM items WHERE deleted = 0")]
+
     def tombstoned_ids(self) -> list[int]:
         return [r[0] for r in self.connection.execute("SELECT id FROM items WHERE deleted = 1 ORDER BY id")]
 

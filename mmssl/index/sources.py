@@ -45,12 +45,13 @@ def code_record_item(record: dict) -> IndexItem:
     })
 
 
-def image_folder_items(folder: str | Path) -> tuple[Iterator[IndexItem], dict]:
-    """A user's image folder (:func:`mmssl.data.folder.scan_image_folder`); ``Index.refresh`` re-reads it."""
+def image_folder_items(folder: str | Path, report=None) -> tuple[Iterator[IndexItem], dict]:
+    """A user's image folder (:func:`mmssl.data.folder.scan_image_folder`); ``Index.refresh`` re-reads it.
+    Files skipped by the scan (corrupt, too large, ...) are counted in ``report`` (a ``CorpusReport``)."""
     from mmssl.data.folder import scan_image_folder
 
     folder = Path(folder).expanduser().resolve()
-    records = scan_image_folder(folder)
+    records = scan_image_folder(folder, report)
     return (image_record_item(r) for r in records), {"type": "image-folder", "folder": str(folder)}
 
 

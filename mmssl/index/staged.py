@@ -19,12 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mmssl.index.build import build_index, index_folder
+from mmssl.index.build import build_index
 from mmssl.index.chunks import DEFAULT_CHUNK_SIZE
 from mmssl.index.embedding import DEFAULT_BATCH_SIZE
 from mmssl.index.index import Index
 from mmssl.index.items import IndexItem
-from mmssl.index.manifest import MANIFEST_FILE, read_manifest
+from mmssl.index.errors import IndexCorruptError, IndexNotFoundError
+from mmssl.index.manifest import read_manifest
 
 
 @dataclass
@@ -38,13 +39,13 @@ class Stage:
 def stages_done(name: str, model_fingerprint: str, labels: list[str]) -> int:
     """How many of the stages ``labels`` the index ``name`` already holds, built with this model.
 
-    0 when the index is missing, was built with another model, or by another plan; an index built
+    0 when the index is missing or corrupt, was built with another model, or by another plan; an index built
     in one go (no stage fields: an older build) counts as complete.
     """
-    folder = index_folder(name)
-    if not (folder / MANIFEST_FILE).is_file():
+    try:
+        manifest = read_manifest(name)
+    except (IndexNotFoundError, IndexCorruptError):
         return 0
-    manifest = read_manifest(folder)
     if manifest.model_fingerprint != model_fingerprint:
         return 0
     source = manifest.source

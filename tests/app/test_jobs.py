@@ -88,7 +88,7 @@ def test_a_server_killed_mid_build_resumes_without_re_embedding_finished_chunks(
 
 def test_progress_reads_as_done_total_rate_and_eta(monkeypatch):
     clock = iter([100.0, 110.0])
-    monkeypatch.setattr("mmssl.app.jobs.time.monotonic", lambda: next(clock))
+    monkeypatch.setattr("mmssl.app.jobs._now", lambda: next(clock))
     step = Step("libraries", lambda report: "", ready="libraries")
     job = BuildJob("code", "code", [step])
     assert job.summary() == "waiting for the jobs before it"

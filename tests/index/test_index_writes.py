@@ -52,8 +52,10 @@ def test_crash_mid_build_keeps_old_index(tmp_path):
     with pytest.raises(KeyboardInterrupt, match="simulated crash"):
         build_photos(tmp_path, StubModel(fail_after_batches=1))
     assert (tmp_path / "indexes" / "photos" / "manifest.json").read_text() == before
-    # the staging folder is cleaned up; the embeddings of the finished chunk stay for a resumed build
-    assert sorted(p.name for p in (tmp_path / "indexes").iterdir()) == [".photos.build", "photos"]
+    # the staging folder is cleaned up, and so is the work folder: it holds no complete chunk to resume
+    # from (one chunk of 4096 items was cut short); the writer lock's file stays (removing a flock file
+    # races with the next writer)
+    assert sorted(p.name for p in (tmp_path / "indexes").iterdir()) == [".photos.lock", "photos"]
     index = load_index(tmp_path / "indexes" / "photos", StubModel())
     assert len(index.search(np.ones(16), k=10)[0]) == 4
 
