@@ -136,6 +136,7 @@ def _build(folder: Path, model, items, *, kind, factory, batch_size, source, pro
     dim = int(model.embed_dim)
     work = ChunkStore(work_folder(folder), model.fingerprint, kind, dim)
     tmp = temp_folder(folder) if rank == 0 else None
+    store = None
     try:
         store = MetadataStore(tmp / META_FILE, writable=True) if rank == 0 else None
         digest = hashlib.sha1()
@@ -187,6 +188,8 @@ def _build(folder: Path, model, items, *, kind, factory, batch_size, source, pro
             if not keep_work:
                 work.remove()
     except BaseException as e:
+        if store is not None:  # an open connection to a deleted file breaks the next build's SQLite
+            store.close()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         if rank == 0:
