@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from mmssl.eval.pretrain_protocol import (downstream_retrieval, format_protocol_table,  # noqa: E402
                                           load_labelled_task, probe_pretrained_vs_random)
+from mmssl.io import write_json  # noqa: E402
 from mmssl.pretext import METHODS, build_method, pretext_run_defaults, pretrain  # noqa: E402
 from mmssl.train.config import TrainConfig  # noqa: E402
 
@@ -98,9 +99,7 @@ def _scratch_downstream(item, kind: str, budget: TrainConfig, root: Path, **kwar
         return {k: v for k, v in json.loads(cached.read_text()).items() if k != "key"}
     result = downstream_retrieval(item, kind, budget, folder, **kwargs)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(".result.json.tmp")
-    tmp.write_text(json.dumps({**result, "key": json.loads(key)}, indent=2) + "\n")
-    os.replace(tmp, cached)
+    write_json(cached, {**result, "key": json.loads(key)}, indent=2)
     return result
 
 
@@ -308,9 +307,7 @@ def _write(args, rows: list[dict], started: float) -> None:
         runs.append({"id": _RUN_ID, **vars(args), "methods": sorted(ours),
                      "minutes": round((time.perf_counter() - started) / 60, 2)})
         data = {"torch": torch.__version__, "runs": runs, "rows": merged}
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-        os.replace(tmp, out)
+        write_json(out, data, indent=2, default=str)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ def _train_base(recipe: str):
 
 def _cmd_train(args) -> int:
     from mmssl.config import resolve_config
-    from mmssl.train.distributed import world_info
+    from mmssl.distributed import world_info
     from mmssl.train.dual_encoder import DualEncoderRun, train_dual_encoder
 
     run = resolve_config(DualEncoderRun, args, base=_train_base(args.recipe))

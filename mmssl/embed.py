@@ -16,10 +16,11 @@ The output is float32 (N, D), rows L2-normalised, row i for input i, written ato
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from mmssl.io import atomic_open
 
 MODALITIES = ("text", "code", "image")
 
@@ -96,13 +97,9 @@ def encode_items(model, modality: str, items: list, batch_size: int | None = Non
 
 def save_npy(array: np.ndarray, output: str | Path) -> Path:
     """Write ``array`` to ``output`` exactly (no ``.npy`` appended), atomically."""
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_open(output, "wb") as f:
         np.save(f, array)
-    os.replace(tmp, output)
-    return output
+    return Path(output)
 
 
 def embed_file(model, modality: str, input_path: str | Path, output: str | Path,

@@ -223,7 +223,7 @@ def load_model(path: str | Path, device: str | torch.device | None = None,
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        mmssl.train.checkpoint.CheckpointError: ``path`` holds no dual encoder or a corrupt one.
+        mmssl.checkpoint.CheckpointError: ``path`` holds no dual encoder or a corrupt one.
     """
     path = Path(path)
     if not path.exists():

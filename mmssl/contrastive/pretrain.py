@@ -156,7 +156,7 @@ def pretrain_contrastive(run: ContrastiveRun) -> Path:
     """Pretrain ``run.encoder`` with ``run.method``; returns the run folder (a ``pretrained=`` path)."""
     from mmssl.encoders import build_tower, save_code_tokenizer, takes_code_tokenizer
     from mmssl.encoders.code import keep_code_tokenizer, saved_code_tokenizer
-    from mmssl.train.distributed import broadcast_object, init_distributed
+    from mmssl.distributed import broadcast_object, init_distributed
     from mmssl.train.dual_encoder import train_records
     from mmssl.train.trainer import Trainer, resolve_device, seed_everything
 

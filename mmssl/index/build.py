@@ -35,7 +35,6 @@ import faiss
 import numpy as np
 
 from mmssl.index import faiss_index
-from mmssl.index.atomic_folder import replace_folder, temp_folder
 from mmssl.index.chunks import DEFAULT_CHUNK_SIZE, ChunkStore, embed_chunk, plan_chunks
 from mmssl.index.embedding import DEFAULT_BATCH_SIZE, check_model_for_kind
 from mmssl.index.errors import EmptyIndexError
@@ -43,6 +42,7 @@ from mmssl.index.index import FAISS_FILE, META_FILE, Index, load_index, now_iso
 from mmssl.index.items import IndexItem
 from mmssl.index.manifest import IndexManifest, write_manifest
 from mmssl.index.metadata import MetadataStore
+from mmssl.io import replace_folder, temp_folder
 
 # Ranks wait for each other while process 0 builds a large HNSW graph; the default 30 min is too short.
 SHARDED_TIMEOUT_MINUTES = 12 * 60
@@ -84,7 +84,7 @@ def build_world() -> tuple[int, int]:
         return 0, 1  # never import torch for a plain single-process build
     import torch
 
-    from mmssl.train.distributed import init_distributed, world_info
+    from mmssl.distributed import init_distributed, world_info
 
     # gloo whatever the model's device: the build only needs barriers, never tensors on the wire
     world = init_distributed(torch.device("cpu"), timeout_minutes=SHARDED_TIMEOUT_MINUTES) if launched else world_info()
@@ -93,7 +93,7 @@ def build_world() -> tuple[int, int]:
 
 def _barrier(world_size: int) -> None:
     if world_size > 1:
-        from mmssl.train.distributed import barrier
+        from mmssl.distributed import barrier
 
         barrier()
 

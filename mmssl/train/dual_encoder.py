@@ -15,8 +15,6 @@ resolved config and ``manifest.json`` (command, seed, data hash, throughput, met
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,10 +25,11 @@ import torch
 
 from mmssl.config import to_dict
 from mmssl.data.corpus import load_corpus, split_file
+from mmssl.distributed import broadcast_object, init_distributed, main_process_first
 from mmssl.encoders import DualEncoderConfig, TowerConfig, build_dual_encoder, save_dual_encoder, train_code_tokenizer
 from mmssl.encoders.cache import FeatureCache, StateCache
+from mmssl.io import write_json
 from mmssl.train.config import TrainConfig
-from mmssl.train.distributed import broadcast_object, init_distributed, main_process_first
 from mmssl.train.trainer import Trainer, resolve_device, seed_everything
 
 KIND = {"image-text": "dual_encoder/image-text", "code": "dual_encoder/code"}
@@ -202,7 +201,7 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
     }
     if run.evaluate:
         manifest["metrics"] = evaluate_trained(run, output)
-    _write_json(output / "manifest.json", manifest)
+    write_json(output / "manifest.json", manifest, indent=2, default=str)
     return output
 
 
@@ -214,8 +213,3 @@ def evaluate_trained(run: DualEncoderRun, folder: Path) -> dict:
         return evaluation.evaluate_code(folder, split="test")
     return evaluation.evaluate_image(folder, split="test", corpora=run.corpora)
 
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)

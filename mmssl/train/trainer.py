@@ -36,12 +36,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from mmssl.checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint,
+                              set_rng_state, write_latest)
 from mmssl.config import save_config, to_dict
-from mmssl.train.checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, prune_checkpoints,
-                                    save_checkpoint, set_rng_state, write_latest)
+from mmssl.distributed import average_gradients, broadcast_parameters, init_distributed
 from mmssl.train.config import TrainConfig
 from mmssl.train.curves import plot_curves, write_metrics_csv
-from mmssl.train.distributed import average_gradients, broadcast_parameters, init_distributed
 from mmssl.train.gradcache import GradCache
 from mmssl.train.sampler import ResumableSampler, SeededSamples
 

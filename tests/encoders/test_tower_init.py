@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+from mmssl.checkpoint import CheckpointError, save_checkpoint, write_latest
 from mmssl.encoders import build_tower, save_code_tokenizer
-from mmssl.train.checkpoint import CheckpointError, save_checkpoint, write_latest
 
 
 class _Method(nn.Module):
