@@ -26,6 +26,7 @@ from torch import nn
 
 from mmssl.encoders.tokenizer import PAD_ID, encode_batch, load_code_tokenizer
 from mmssl.encoders.tower import Tower, TowerConfig, finish_tower, resolve_checkpoint_file
+from mmssl.kinds import CODE_TOKENS
 
 
 class SequencePooling(nn.Module):
@@ -53,6 +54,7 @@ class CodeTower(Tower):
     """Shared parts: the tokenizer, the token embedding and the pooling; subclasses contextualise."""
 
     modality = "text"
+    reads = CODE_TOKENS
 
     def __init__(self, config: TowerConfig, tokenizer: Tokenizer):
         super().__init__(config)

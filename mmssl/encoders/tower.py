@@ -56,6 +56,7 @@ class Tower(nn.Module):
     """Base class: holds the config and implements locking and batched encoding."""
 
     modality: ClassVar[Literal["image", "text"]]  # "text": any token sequence (captions, queries, code)
+    reads: ClassVar[str]  # what prepare() takes apart: one of mmssl.kinds.TOWER_INPUTS
     output_dim: int
 
     def __init__(self, config: TowerConfig):

@@ -11,20 +11,16 @@ so the one trainer trains all of them and any checkpoint initialises a dual-enco
 * relation (:mod:`~mmssl.pretext.relation`): ``rotation`` (RotNet), ``jigsaw`` (3x3, maximal Hamming);
 * hybrid (:mod:`~mmssl.pretext.vqvae`): ``vqvae`` (EMA codebook + transformer prior), ``vqgan``.
 
-:mod:`~mmssl.pretext.towers` adds the towers these need (``gpt``, ``wavenet``, ``pixelcnn-32``,
-``vq-encoder-32``) to :data:`mmssl.encoders.TOWERS`; importing this package registers them.
+The towers these need (``gpt``, ``wavenet``, ``pixelcnn-32``, ``vq-encoder-32``) live with every
+other tower in :data:`mmssl.encoders.TOWERS` (:mod:`mmssl.encoders.pretext_towers`).
 :mod:`~mmssl.pretext.registry` holds ``METHODS``, the run config and :func:`pretrain`.
 """
 
-from mmssl.pretext.towers import register_pretext_towers
-
-register_pretext_towers()
-
-from mmssl.pretext.autoregressive import BidirectionalLM, NextTokenPrediction, PixelCNN  # noqa: E402
-from mmssl.pretext.masked import MaskedAutoencoder, MaskedLanguageModel  # noqa: E402
-from mmssl.pretext.registry import METHODS, PretextRun, build_method, pretext_run_defaults, pretrain  # noqa: E402
-from mmssl.pretext.relation import JigsawPuzzle, RotationPrediction  # noqa: E402
-from mmssl.pretext.vqvae import VQVAE  # noqa: E402
+from mmssl.pretext.autoregressive import BidirectionalLM, NextTokenPrediction, PixelCNN
+from mmssl.pretext.masked import MaskedAutoencoder, MaskedLanguageModel
+from mmssl.pretext.registry import METHODS, PretextRun, build_method, pretext_run_defaults, pretrain
+from mmssl.pretext.relation import JigsawPuzzle, RotationPrediction
+from mmssl.pretext.vqvae import VQVAE
 
 __all__ = [
     "METHODS",
@@ -40,5 +36,4 @@ __all__ = [
     "build_method",
     "pretext_run_defaults",
     "pretrain",
-    "register_pretext_towers",
 ]
