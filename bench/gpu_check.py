@@ -37,7 +37,7 @@ VARIANTS = {"fp32": dict(precision="fp32"), "bf16": dict(precision="bf16"),
 
 
 def run_variant(name: str, args, work: Path) -> dict:
-    from mmssl.train.dual_encoder import DualEncoderRun, train_dual_encoder
+    from mmssl.recipes.dual_encoder import DualEncoderRun, train_dual_encoder
 
     base = DualEncoderRun()  # the models/clip-default recipe
     train = replace(base.train, run_dir=str(work / name), max_steps=args.steps, batch_size=args.batch_size,

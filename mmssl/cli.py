@@ -97,7 +97,7 @@ TRAIN_RECIPES = {"clip": "image–text dual encoder (CLIP-style)", "code": "text
 
 
 def _train_base(recipe: str):
-    from mmssl.train.dual_encoder import DualEncoderRun, code_run_defaults
+    from mmssl.recipes.dual_encoder import DualEncoderRun, code_run_defaults
 
     return code_run_defaults() if recipe == "code" else DualEncoderRun()
 
@@ -105,7 +105,7 @@ def _train_base(recipe: str):
 def _cmd_train(args) -> int:
     from mmssl.config import resolve_config
     from mmssl.distributed import world_info
-    from mmssl.train.dual_encoder import DualEncoderRun, train_dual_encoder
+    from mmssl.recipes.dual_encoder import DualEncoderRun, train_dual_encoder
 
     run = resolve_config(DualEncoderRun, args, base=_train_base(args.recipe))
     output = train_dual_encoder(run)
@@ -127,13 +127,13 @@ def _pretrain_encoder(args, run_class, defaults, pretrain) -> int:
 
 
 def _cmd_pretrain(args) -> int:
-    from mmssl.pretext.registry import PretextRun, pretext_run_defaults, pretrain
+    from mmssl.recipes.pretext import PretextRun, pretext_run_defaults, pretrain
 
     return _pretrain_encoder(args, PretextRun, pretext_run_defaults, pretrain)
 
 
 def _cmd_contrastive(args) -> int:
-    from mmssl.contrastive.pretrain import ContrastiveRun, contrastive_run_defaults, pretrain_contrastive
+    from mmssl.recipes.contrastive import ContrastiveRun, contrastive_run_defaults, pretrain_contrastive
 
     return _pretrain_encoder(args, ContrastiveRun, contrastive_run_defaults, pretrain_contrastive)
 
@@ -249,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a dual encoder (same as scripts/train_clip.py, scripts/train_code.py)")
     recipes = train.add_subparsers(dest="recipe", required=True, metavar="RECIPE")
     from mmssl.config import add_config_args
-    from mmssl.train.dual_encoder import DualEncoderRun
+    from mmssl.recipes.dual_encoder import DualEncoderRun
 
     for recipe, text in TRAIN_RECIPES.items():
         p = recipes.add_parser(recipe, help=text)
@@ -258,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     pretrain_parser = sub.add_parser("pretrain", help="pretrain a tower with a pretext task (same as scripts/pretrain.py)")
     methods = pretrain_parser.add_subparsers(dest="method", required=True, metavar="METHOD")
-    from mmssl.pretext.registry import METHODS, PretextRun, pretext_run_defaults
+    from mmssl.pretext.registry import METHODS
+    from mmssl.recipes.pretext import PretextRun, pretext_run_defaults
 
     for method, spec in METHODS.items():
         add_config_args(methods.add_parser(method, help=spec.description.replace("%", "%%")), PretextRun,
@@ -268,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     contrastive = sub.add_parser("contrastive", help="pretrain a tower with a contrastive method "
                                  "(same as scripts/pretrain_contrastive.py)")
     contrastive_methods = contrastive.add_subparsers(dest="method", required=True, metavar="METHOD")
-    from mmssl.contrastive.pretrain import METHOD_HELP, ContrastiveRun, contrastive_run_defaults
+    from mmssl.recipes.contrastive import METHOD_HELP, ContrastiveRun, contrastive_run_defaults
 
     for method, text in METHOD_HELP.items():
         add_config_args(contrastive_methods.add_parser(method, help=text), ContrastiveRun,

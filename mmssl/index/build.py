@@ -167,7 +167,7 @@ def build_index(name_or_folder: str | Path, model, items: Iterable[IndexItem], k
             _write_index_files(tmp, work, chunks, factory, dim)
             store.commit()
             store.close()
-            from mmssl import __version__
+            from mmssl._version import __version__
 
             built_at = now_iso()
             write_manifest(IndexManifest(

@@ -13,12 +13,13 @@ so the one trainer trains all of them and any checkpoint initialises a dual-enco
 
 The towers these need (``gpt``, ``wavenet``, ``pixelcnn-32``, ``vq-encoder-32``) live with every
 other tower in :data:`mmssl.encoders.TOWERS` (:mod:`mmssl.encoders.pretext_towers`).
-:mod:`~mmssl.pretext.registry` holds ``METHODS``, the run config and :func:`pretrain`.
+:mod:`~mmssl.pretext.registry` holds ``METHODS`` and :func:`build_method`; the run recipe (config,
+:func:`~mmssl.recipes.pretext.pretrain`) is :mod:`mmssl.recipes.pretext`.
 """
 
 from mmssl.pretext.autoregressive import BidirectionalLM, NextTokenPrediction, PixelCNN
 from mmssl.pretext.masked import MaskedAutoencoder, MaskedLanguageModel
-from mmssl.pretext.registry import METHODS, PretextRun, build_method, pretext_run_defaults, pretrain
+from mmssl.pretext.registry import METHODS, build_method
 from mmssl.pretext.relation import JigsawPuzzle, RotationPrediction
 from mmssl.pretext.vqvae import VQVAE
 
@@ -31,9 +32,6 @@ __all__ = [
     "MaskedLanguageModel",
     "NextTokenPrediction",
     "PixelCNN",
-    "PretextRun",
     "RotationPrediction",
     "build_method",
-    "pretext_run_defaults",
-    "pretrain",
 ]

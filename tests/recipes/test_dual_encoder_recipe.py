@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from mmssl.encoders import DualEncoderConfig, TowerConfig, load_dual_encoder
+from mmssl.recipes.dual_encoder import DualEncoderRun, train_dual_encoder
 from mmssl.train.config import TrainConfig
-from mmssl.train.dual_encoder import DualEncoderRun, train_dual_encoder
 
 
 @pytest.fixture(scope="module")

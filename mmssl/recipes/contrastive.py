@@ -70,7 +70,7 @@ def contrastive_run_defaults(method: str) -> ContrastiveRun:
 
 def record_label(record: dict, run: ContrastiveRun) -> str | None:
     """The supervised label of a record: its ``label_field``, else the category (images) or package (code)."""
-    from mmssl.eval.pretrain_protocol import _package
+    from mmssl.recipes.pretrain_protocol import _package
 
     if run.label_field:
         return record.get(run.label_field)
@@ -157,7 +157,7 @@ def pretrain_contrastive(run: ContrastiveRun) -> Path:
     from mmssl.encoders import build_tower, save_code_tokenizer, takes_code_tokenizer
     from mmssl.encoders.code import keep_code_tokenizer, saved_code_tokenizer
     from mmssl.distributed import broadcast_object, init_distributed
-    from mmssl.train.dual_encoder import train_records
+    from mmssl.recipes.dual_encoder import train_records
     from mmssl.train.trainer import Trainer, resolve_device, seed_everything
 
     if run.method not in METHODS:

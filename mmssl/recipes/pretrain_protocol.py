@@ -9,7 +9,7 @@ Two questions, asked the same way for every method so their rows are comparable:
    :func:`probe_pretrained_vs_random`.
 2. **Downstream retrieval.** Does starting the dual encoder's item tower from the checkpoint beat
    starting it from scratch at the same training budget? Train the dual-encoder recipe
-   (:mod:`mmssl.train.dual_encoder`) twice — item tower ``pretrained=<checkpoint>`` and
+   (:mod:`mmssl.recipes.dual_encoder`) twice — item tower ``pretrained=<checkpoint>`` and
    ``pretrained="scratch"`` — and score the test split: emoji text→image Recall@10 for image
    towers, CodeSearchNet MRR for code towers. :func:`downstream_pretrained_vs_scratch`.
 
@@ -25,7 +25,7 @@ test items were never seen in pretraining, which uses the train split):
 
 Example::
 
-    from mmssl.eval.pretrain_protocol import load_labelled_task, probe_pretrained_vs_random
+    from mmssl.recipes.pretrain_protocol import load_labelled_task, probe_pretrained_vs_random
     task = load_labelled_task("emoji-category")
     rows = probe_pretrained_vs_random(TowerConfig(name="resnet-tiny-64"), "runs/rotation", task)
     # {"pretrained": {"linear_probe", "knn", ...}, "random": {...}}
@@ -222,7 +222,7 @@ def downstream_retrieval(item: TowerConfig, task: Literal["image-text", "code"],
     """
     from mmssl.encoders import DualEncoderConfig
     from mmssl.eval.evaluate import evaluate_code, evaluate_image
-    from mmssl.train.dual_encoder import DualEncoderRun, train_dual_encoder
+    from mmssl.recipes.dual_encoder import DualEncoderRun, train_dual_encoder
 
     output = Path(output)
     train = dataclasses.replace(train, run_dir=str(output / "run"), seed=seed)
