@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mmssl.io import recover_folder, replace_folder, temp_folder, write_text
+from mmssl.kinds import UNNAMED_CHECKPOINT
 
 
 class CheckpointError(ValueError):
@@ -79,7 +80,7 @@ def save_checkpoint(folder: Path, model_state: dict, optimizer_state: dict | Non
     folder = Path(folder)
     tmp = temp_folder(folder)
     save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, str(tmp / "model.safetensors"),
-              metadata={"format": "pt", "kind": str(state.get("kind", "mmssl"))})
+              metadata={"format": "pt", "kind": str(state.get("kind", UNNAMED_CHECKPOINT))})
     state = dict(state)
     if optimizer_state is not None:
         tensors, meta = _optimizer_split(optimizer_state)

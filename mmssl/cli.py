@@ -9,6 +9,8 @@ import argparse
 import json
 import sys
 
+from mmssl.kinds import EVAL_CODE, EVAL_TASKS, TASK_CODE, TASK_IMAGE_TEXT, TRAIN_RECIPES
+
 def _cmd_data(args) -> int:
     from mmssl.data import build as registry
     from mmssl.data.report import CorpusReport, format_reports
@@ -59,7 +61,7 @@ def _cmd_eval(args) -> int:
     from mmssl.eval.evaluate import evaluate_code, evaluate_image, format_table
 
     common = dict(batch_size=args.batch_size, device=args.device, cache_root=_cache_root(args))
-    if args.task == "code":
+    if args.task == EVAL_CODE:
         results = evaluate_code(args.model, args.split, _corpus_root(args), baselines=not args.no_baselines,
                                 group_size=args.group_size, **common)
     else:
@@ -93,13 +95,13 @@ def _cmd_serve(args) -> int:
     return 0
 
 
-TRAIN_RECIPES = {"clip": "image–text dual encoder (CLIP-style)", "code": "text–code dual encoder (CodeSearchNet-style)"}
+RECIPE_HELP = {TASK_IMAGE_TEXT: "image–text dual encoder (CLIP-style)", TASK_CODE: "text–code dual encoder (CodeSearchNet-style)"}
 
 
 def _train_base(recipe: str):
     from mmssl.recipes.dual_encoder import DualEncoderRun, code_run_defaults
 
-    return code_run_defaults() if recipe == "code" else DualEncoderRun()
+    return code_run_defaults() if TRAIN_RECIPES[recipe] == TASK_CODE else DualEncoderRun()
 
 
 def _cmd_train(args) -> int:
@@ -222,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="evaluate a model on a held-out split, with its baselines")
     evaluate.add_argument("--model", help="model folder (save_dual_encoder); optional for --task code: "
                           "without it only the baselines run")
-    evaluate.add_argument("--task", required=True, choices=("code", "image"),
+    evaluate.add_argument("--task", required=True, choices=sorted(EVAL_TASKS),
                           help="code: CodeSearchNet MRR vs BM25/MiniLM/random; image: Recall@K per image corpus")
     evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"))
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -251,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     from mmssl.config import add_config_args
     from mmssl.recipes.dual_encoder import DualEncoderRun
 
-    for recipe, text in TRAIN_RECIPES.items():
+    for recipe, task in TRAIN_RECIPES.items():
+        text = RECIPE_HELP[task]
         p = recipes.add_parser(recipe, help=text)
         add_config_args(p, DualEncoderRun, base=_train_base(recipe))
     train.set_defaults(func=_cmd_train)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mmssl.io import atomic_open
+from mmssl.kinds import MODEL_CODE, MODEL_ENCODES, MODEL_IMAGE_TEXT
 
 MODALITIES = ("text", "code", "image")
 
@@ -81,12 +82,12 @@ def read_items(modality: str, input_path: str | Path) -> list:
 
 def check_modality(model, modality: str) -> None:
     """A clear error before any work when the model has no encoder for ``modality``."""
-    supported = ("text", "image") if model.kind == "image-text" else ("text", "code")
+    supported = MODEL_ENCODES[model.kind]
     if modality not in supported:
-        article = "an" if model.kind == "image-text" else "a"
+        article = "an" if model.kind == MODEL_IMAGE_TEXT else "a"
         raise EmbedInputError(f"{model.path} is {article} {model.kind} model: it embeds --modality "
                               f"{' or '.join(supported)}, not {modality}; use a "
-                              f"{'code' if modality == 'code' else 'image-text'} model for {modality}")
+                              f"{MODEL_CODE if modality == 'code' else MODEL_IMAGE_TEXT} model for {modality}")
 
 
 def encode_items(model, modality: str, items: list, batch_size: int | None = None) -> np.ndarray:

@@ -32,8 +32,9 @@ from PIL import Image
 from mmssl.encoders.dual import DualEncoder, load_dual_encoder
 from mmssl.encoders.text import MINILM_PACKAGE
 from mmssl.encoders.tower import Tower
+from mmssl.kinds import MODEL_CODE as CODE
+from mmssl.kinds import MODEL_IMAGE_TEXT as IMAGE_TEXT
 
-IMAGE_TEXT, CODE = "image-text", "code"
 DEFAULT_BATCH_SIZE = 64
 FINGERPRINT_CHUNK = 1 << 20
 

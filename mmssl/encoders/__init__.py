@@ -13,7 +13,6 @@
 """
 
 from mmssl.encoders.dual import (
-    DUAL_ENCODER_KIND,
     DualEncoder,
     DualEncoderConfig,
     build_dual_encoder,
@@ -31,7 +30,6 @@ from mmssl.encoders.tokenizer import (
 from mmssl.encoders.tower import Tower, TowerConfig, load_encoder_weights
 
 __all__ = [
-    "DUAL_ENCODER_KIND",
     "TOWERS",
     "DualEncoder",
     "DualEncoderConfig",

@@ -42,9 +42,9 @@ from mmssl.encoders.registry import build_tower
 from mmssl.encoders.tokenizer import load_code_tokenizer, save_code_tokenizer
 from mmssl.encoders.tower import Tower, TowerConfig
 from mmssl.io import recover_folder, replace_folder, temp_folder
+from mmssl.kinds import DUAL_ENCODER_CHECKPOINT
 from mmssl.losses import SymmetricInfoNCELoss
 
-DUAL_ENCODER_KIND = "dual_encoder"
 FORMAT_VERSION = 1
 SIDES = ("query", "item")
 
@@ -217,9 +217,9 @@ def save_dual_encoder(model: DualEncoder, folder: str | Path, config: DualEncode
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k not in from_package}
     from safetensors.torch import save_file
 
-    save_file(state, str(tmp / "model.safetensors"), metadata={"kind": DUAL_ENCODER_KIND})
+    save_file(state, str(tmp / "model.safetensors"), metadata={"kind": DUAL_ENCODER_CHECKPOINT})
     saved_config = replace(config, **tower_configs)
-    meta = {"kind": DUAL_ENCODER_KIND, "format_version": FORMAT_VERSION, "model": to_dict(saved_config),
+    meta = {"kind": DUAL_ENCODER_CHECKPOINT, "format_version": FORMAT_VERSION, "model": to_dict(saved_config),
             "weights_from_package": [s.rstrip(".") for s in skipped]}
     (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
     return replace_folder(tmp, folder)
@@ -242,8 +242,8 @@ def load_dual_encoder(folder: str | Path, device: str | torch.device = "cpu") ->
                               "written by mmssl.encoders.save_dual_encoder")
     meta = json.loads(meta_file.read_text())
     kind = meta.get("kind") if isinstance(meta, dict) else None
-    if kind != DUAL_ENCODER_KIND:
-        raise CheckpointError(f"{folder} holds a {kind!r} model, not a {DUAL_ENCODER_KIND!r}; "
+    if kind != DUAL_ENCODER_CHECKPOINT:
+        raise CheckpointError(f"{folder} holds a {kind!r} model, not a {DUAL_ENCODER_CHECKPOINT!r}; "
                               "point at a folder written by save_dual_encoder (e.g. models/clip-default)")
     config = from_dict(DualEncoderConfig, meta["model"])
     tokenizers = {}

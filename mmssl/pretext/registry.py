@@ -13,6 +13,7 @@ from typing import Any, Callable, Literal
 from torch import nn
 
 from mmssl.encoders.tower import TowerConfig
+from mmssl.kinds import MODALITY_IMAGE, MODALITY_TEXT
 from mmssl.pretext.autoregressive import BidirectionalLM, NextTokenPrediction, PixelCNN
 from mmssl.pretext.data import TextSource
 from mmssl.pretext.masked import MaskedAutoencoder, MaskedLanguageModel
@@ -74,7 +75,7 @@ def build_method(run, tokenizer=None) -> nn.Module:
     encoder = build_tower(run.encoder, tokenizer)
     if encoder.locked:
         raise ValueError("the encoder to pretrain is locked (encoder.locked = true); nothing would learn")
-    wanted = "image" if spec.data == "images" else "text"
+    wanted = MODALITY_IMAGE if spec.data == "images" else MODALITY_TEXT
     if encoder.modality != wanted:
         raise ValueError(f"{run.method} reads {spec.data}, but tower {run.encoder.name!r} encodes {encoder.modality}; "
                          f"its default tower is {spec.encoder.name!r}")

@@ -21,6 +21,7 @@ from pathlib import Path
 from torch import nn
 
 from mmssl.encoders.tower import TowerConfig
+from mmssl.kinds import pretext_run_checkpoint
 from mmssl.pretext.data import TextSource
 from mmssl.pretext.masked import MAEConfig, MLMConfig
 from mmssl.pretext.registry import METHODS, build_method
@@ -116,7 +117,7 @@ def pretrain(run: PretextRun, records: list[dict] | None = None) -> Path:
     method = build_method(run, tokenizer)
     dataset, collate = build_pretext_data(run, method, records)
     trainer = Trainer(run.train, method, dataset, collate_fn=collate,
-                      extra_config={"run": run, "encoder": run.encoder}, kind=f"pretext/{run.method}")
+                      extra_config={"run": run, "encoder": run.encoder}, kind=pretext_run_checkpoint(run.method))
     trainable = sum(p.numel() for p in method.parameters() if p.requires_grad)
     encoder_params = sum(p.numel() for p in method.encoder.parameters())
     print(f"[mmssl] pretext {run.method} on {len(dataset)} {METHODS[run.method].data} items from "

@@ -40,6 +40,7 @@ from mmssl.checkpoint import (CheckpointError, latest_checkpoint, load_checkpoin
                               set_rng_state, write_latest)
 from mmssl.config import save_config, to_dict
 from mmssl.distributed import average_gradients, broadcast_parameters, init_distributed
+from mmssl.kinds import UNNAMED_CHECKPOINT
 from mmssl.train.config import TrainConfig
 from mmssl.train.curves import plot_curves, write_metrics_csv
 from mmssl.train.gradcache import GradCache
@@ -159,7 +160,7 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, method: nn.Module, dataset, collate_fn: Callable | None = None,
-                 extra_config: dict | None = None, kind: str = "mmssl"):
+                 extra_config: dict | None = None, kind: str = UNNAMED_CHECKPOINT):
         if config.grad_accum < 1 or config.batch_size < 1 or config.max_steps < 1:
             raise ValueError("batch_size, grad_accum and max_steps must all be >= 1")
         if config.grad_cache_chunk < 0:
