@@ -24,7 +24,7 @@ from mmssl.data.report import CorpusReport
 from mmssl.io import atomic_path
 
 
-RENDER_TIMEOUT_S = 30.0  # per image; the slowest real drawing here takes ~3 s
+RENDER_TIMEOUT_S = 30.0  # per image; well above the slowest real drawing, so only runaway SVGs hit it
 MAX_SVG_BYTES = 8_000_000  # the largest real drawing is 1.7 MB
 _SUPERSAMPLE = 2  # render at 2x and downsample: smoother thin lines than cairo's own antialiasing
 _MARGIN = 0.04  # white border kept around a cropped drawing, as a share of its longer side

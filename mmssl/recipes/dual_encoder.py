@@ -55,7 +55,7 @@ class DualEncoderRun:
     corpora: list[str] = field(default_factory=lambda: ["emoji", "clipart", "stamps", "game-icons"])
     output: str = "models/clip-default"
     model: DualEncoderConfig = field(default_factory=_clip_defaults)
-    # channels_last: NHWC conv weights and images, 1.2-1.5x samples/s for the ResNet image tower on CPU
+    # channels_last: NHWC conv weights and images, faster for the ResNet image tower on CPU (README gives the figure)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(run_dir="runs/clip-default", max_steps=1500,
                                                                    channels_last="on"))
     keyword_prob: float = 0.3  # image-text: chance a sample's caption is a keyword/alias instead of its name
@@ -65,7 +65,7 @@ class DualEncoderRun:
 
 
 def code_run_defaults() -> DualEncoderRun:
-    # ~2/3 of an epoch of the 30,860 train pairs: ~15 min on 2 CPU cores once the frozen states are cached
+    # about 2/3 of an epoch of the code train split (README: how long `make models` takes)
     return DualEncoderRun(task=TASK_CODE, corpora=["code"], output="models/code-default", model=_code_defaults(),
                           train=TrainConfig(run_dir="runs/code-default", batch_size=64, max_steps=320, lr=2e-4,
                                             weight_decay=0.01, warmup_steps=20, checkpoint_every=50))

@@ -9,8 +9,8 @@ checkpoints, metrics and curves, and DistributedDataParallel when launched by ``
 Scaling options (``TrainConfig``): ``grad_cache_chunk`` trains a two-tower contrastive method on
 big batches in chunk-sized memory (:mod:`mmssl.train.gradcache`, exact gradients);
 ``channels_last`` stores conv weights and image batches NHWC (``auto``: on CUDA for methods with
-conv layers; 1.6x faster fwd+bwd for the ResNet image tower on CPU too, where the CLIP recipe turns
-it on); ``compile`` runs the loss through ``torch.compile``. Under torchrun only rank 0 logs and
+conv layers; the ResNet image tower is faster with it on CPU too (README), where the CLIP
+recipe turns it on); ``compile`` runs the loss through ``torch.compile``. Under torchrun only rank 0 logs and
 writes files, and a run resumes on any number of processes (:func:`resume_start`).
 
 Exact resume: the data order is a function of (seed, epoch) and each sample's augmentation RNG a
@@ -90,7 +90,7 @@ def use_channels_last(setting: str, method: nn.Module, device: torch.device) -> 
     """``auto``: NHWC on CUDA when the method has 2-D convolutions (cuDNN's fast path); ``on``/``off`` force it.
 
     On CPU ``auto`` stays NCHW, as a method that ``view``s conv outputs in ways NHWC strides forbid would
-    break; the ResNet image tower gains 1.6x on CPU (fwd+bwd, 1 thread), so the CLIP recipe sets ``on``.
+    break; the ResNet image tower trains faster with it on CPU too (README), so the CLIP recipe sets ``on``.
     """
     if setting == "auto":
         return device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in method.modules())
