@@ -9,7 +9,8 @@ Folders: a writer fills :func:`temp_folder` (``.NAME.tmp-<pid>`` beside ``NAME``
 :func:`replace_folder` swaps it in with two renames: ``NAME -> .NAME.old-<pid>``, then
 ``.NAME.tmp-<pid> -> NAME``, and only then deletes the old copy. A kill between the two renames
 leaves no ``NAME`` but a complete ``.NAME.old-<pid>``, which :func:`recover_folder` (every loader
-calls it first) puts back. A writer killed while filling its temp folder leaves ``.NAME.tmp-<pid>``;
+calls it first) puts back once that process is gone; an error (not a kill) between the renames is
+undone by the writer itself. A writer killed while filling its temp folder leaves ``.NAME.tmp-<pid>``;
 the next :func:`temp_folder` removes those whose process is gone.
 """
 
@@ -86,12 +87,18 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def _left_by_dead_process(leftover: Path) -> bool:
+    """Whether a ``.NAME.tmp-<pid>`` / ``.NAME.old-<pid>`` folder's writer is gone (this process counts as
+    alive: another of its threads may be mid-swap)."""
+    pid = leftover.name.rsplit("-", 1)[-1]
+    return pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid))
+
+
 def temp_folder(folder: str | Path) -> Path:
     """A fresh, empty ``.NAME.tmp-<pid>`` beside ``folder`` (leftovers of dead processes are removed)."""
     folder = Path(folder)
     for leftover in folder.parent.glob(f".{folder.name}.tmp-*"):
-        pid = leftover.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+        if _left_by_dead_process(leftover):
             shutil.rmtree(leftover, ignore_errors=True)
     tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
     if tmp.exists():
@@ -108,16 +115,25 @@ def replace_folder(new: str | Path, folder: str | Path) -> Path:
         shutil.rmtree(old)
     if folder.exists():
         os.replace(folder, old)
-    os.replace(new, folder)
+    try:
+        os.replace(new, folder)
+    except BaseException:
+        if old.exists() and not folder.exists():
+            os.replace(old, folder)  # this process is still here to undo its first rename
+        raise
     shutil.rmtree(old, ignore_errors=True)
     return folder
 
 
 def recover_folder(folder: str | Path) -> None:
-    """If a swap was interrupted (``folder`` gone, an ``.old`` copy left), put the old copy back."""
+    """If a swap was killed (``folder`` gone, an ``.old`` copy of a dead writer left), put the old copy back.
+
+    A live writer's ``.old`` is left alone: it is between its two renames and finishes the swap itself.
+    """
     folder = Path(folder)
     if folder.exists():
         return
-    leftovers = sorted(folder.parent.glob(f".{folder.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    leftovers = sorted((p for p in folder.parent.glob(f".{folder.name}.old-*") if _left_by_dead_process(p)),
+                       key=lambda p: p.stat().st_mtime)
     if leftovers:
         os.replace(leftovers[-1], folder)

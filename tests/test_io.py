@@ -1,6 +1,8 @@
 """Atomic file writes and the crash-safe folder swap of mmssl.io."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -51,13 +53,44 @@ def test_replace_folder_swaps_in_the_new_copy(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
 
 
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
 def test_recover_folder_puts_back_the_old_copy_after_a_kill_between_the_renames(tmp_path):
     final = _folder(tmp_path / "index", "old")
-    os.replace(final, tmp_path / ".index.old-4242")  # the first rename happened, the second did not
+    os.replace(final, tmp_path / f".index.old-{_dead_pid()}")  # the first rename happened, the second did not
     io.recover_folder(final)
     assert (final / "data.txt").read_text() == "old"
     io.recover_folder(final)  # a complete folder is left alone
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index"]
+
+
+def test_recover_folder_leaves_a_live_writers_swap_alone(tmp_path):
+    final = _folder(tmp_path / "index", "old")
+    mid_swap = tmp_path / f".index.old-{os.getpid()}"  # this process (another thread) is between its renames
+    os.replace(final, mid_swap)
+    io.recover_folder(final)
+    assert not final.exists() and (mid_swap / "data.txt").read_text() == "old"
+
+
+def test_an_error_between_the_renames_is_undone_by_the_writer(tmp_path, monkeypatch):
+    final = _folder(tmp_path / "index", "old")
+    new = io.temp_folder(final)
+    real_replace, calls = os.replace, []
+
+    def failing_second_rename(src, dst):
+        calls.append(src)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(io.os, "replace", failing_second_rename)
+    with pytest.raises(OSError, match="disk full"):
+        io.replace_folder(new, final)
+    assert (final / "data.txt").read_text() == "old" and new.is_dir()
 
 
 def test_temp_folder_removes_leftovers_of_dead_processes_only(tmp_path):

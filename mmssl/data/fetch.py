@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmssl.data.paths import raw_dir
-from mmssl.io import replace_folder, temp_folder
+from mmssl.io import recover_folder, replace_folder, temp_folder
 
 
 class FetchError(RuntimeError):
@@ -64,6 +64,7 @@ def _marker(dest: Path) -> Path:
 def fetch_deb(source: DebSource, force: bool = False) -> Path:
     """Download one Debian package and extract the kept members into ``data/raw/deb/<package>``."""
     dest = raw_dir("deb") / source.package
+    recover_folder(dest)  # a fetch killed mid-swap left the previous copy aside
     if _marker(dest).exists() and not force:
         return dest
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
@@ -102,6 +103,7 @@ def fetch_npm(spec: str, force: bool = False) -> Path:
     """``npm pack`` one package (``name@version``) and unpack it into ``data/raw/npm/<name>``."""
     name = spec.rsplit("@", 1)[0] if spec.count("@") > (1 if spec.startswith("@") else 0) else spec
     dest = raw_dir("npm") / name.replace("/", "__")
+    recover_folder(dest)
     if _marker(dest).exists() and not force:
         return dest
     if shutil.which("npm") is None:
