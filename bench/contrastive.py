@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Contrastive pretraining benchmark: does each unimodal contrastive method give a better tower than
 random init, and a better dual-encoder start than scratch? Same protocol as ``bench/pretext.py``
-(:mod:`mmssl.eval.pretrain_protocol`), so the two tables compare directly.
+(:mod:`mmssl.recipes.pretrain_protocol`), so the two tables compare directly.
 
 For every (method, modality) asked for:
 
@@ -46,10 +46,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 from pretext import _metrics, _shared_tokenizer, _write, add_protocol_arguments, parse_protocol_args  # noqa: E402  (one protocol, one writer)
 
 from mmssl.contrastive import METHODS, ContrastiveConfig  # noqa: E402
-from mmssl.contrastive.pretrain import contrastive_run_defaults, pretrain_contrastive  # noqa: E402
 from mmssl.encoders.tower import TowerConfig  # noqa: E402
-from mmssl.eval.pretrain_protocol import (downstream_retrieval, format_protocol_table,  # noqa: E402
-                                          load_labelled_task, probe_pretrained_vs_random)
+from mmssl.recipes.contrastive import contrastive_run_defaults, pretrain_contrastive  # noqa: E402
+from mmssl.recipes.pretrain_protocol import (downstream_retrieval, format_protocol_table,  # noqa: E402
+                                             load_labelled_task, probe_pretrained_vs_random)
 from mmssl.train.config import TrainConfig  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"

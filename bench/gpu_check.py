@@ -28,6 +28,8 @@ from pathlib import Path
 
 import torch
 
+from mmssl.io import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "gpu_check.json"
 VARIANTS = {"fp32": dict(precision="fp32"), "bf16": dict(precision="bf16"),
@@ -35,7 +37,7 @@ VARIANTS = {"fp32": dict(precision="fp32"), "bf16": dict(precision="bf16"),
 
 
 def run_variant(name: str, args, work: Path) -> dict:
-    from mmssl.train.dual_encoder import DualEncoderRun, train_dual_encoder
+    from mmssl.recipes.dual_encoder import DualEncoderRun, train_dual_encoder
 
     base = DualEncoderRun()  # the models/clip-default recipe
     train = replace(base.train, run_dir=str(work / name), max_steps=args.steps, batch_size=args.batch_size,
@@ -90,9 +92,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     meta = {"device": device, "torch": torch.__version__, "smoke": args.smoke, "corpora": args.corpora,
             "num_workers": args.num_workers, "argv": sys.argv[1:] if argv is None else argv}
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.output.with_name(f".{args.output.name}.tmp")
-    tmp_out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    os.replace(tmp_out, args.output)
+    write_json(args.output, {"meta": meta, "results": results}, indent=2)
     print(f"wrote {args.output}")
     return results
 

@@ -51,7 +51,6 @@ import logging
 import math
 import os
 import platform
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -59,6 +58,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 from tqdm import tqdm
+
+from mmssl.io import write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "index.json"
 DIM = 256
@@ -361,13 +362,6 @@ def print_table(results: list[dict]) -> None:
         )
 
 
-def write_atomically(payload: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(handle.name, path)
-
-
 SYNTHETIC = ("uniform", "clustered")
 REAL = ("minilm",)
 CONTENTION = ("the benchmark machine has 2 cores shared with 5 other jobs (load average recorded per result): "
@@ -444,11 +438,11 @@ def main() -> None:
                                      load_average_before=load_before, load_average_after=os.getloadavg())
                 done[(variant, size, kind)] = asdict(result)
                 machine["load_average_end"] = os.getloadavg()
-                write_atomically({"machine": machine, "config": {
+                write_json(args.output, {"machine": machine, "config": {
                     "k": K, "num_queries": NUM_QUERIES, "seed": args.seed, "noise": NOISE, "num_centres": NUM_CENTRES,
                     "train_per_list": args.train_per_list, "recall_target": RECALL_TARGET,
                     "dims": {"uniform": DIM, "clustered": DIM, "minilm": 384}}, "results": list(done.values())},
-                    args.output)
+                    indent=2)
                 progress.update()
             del data
     progress.close()

@@ -14,12 +14,10 @@ Usage: ``python bench/losses.py [--sizes 256 1024] [--dim 128] [--min-seconds 1.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ from pytorch_metric_learning import reducers as pml_reducers
 from pytorch_metric_learning import regularizers as pml_regularizers
 from torch.profiler import ProfilerActivity, profile
 
+from mmssl.io import write_json
 from mmssl.losses import (
     NegativeQueue,
     contrastive_loss,
@@ -259,9 +258,7 @@ def main() -> None:
         "results": rows,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=args.output.parent, delete=False, suffix=".tmp") as handle:
-        json.dump(result, handle, indent=2)
-    os.replace(handle.name, args.output)
+    write_json(args.output, result, indent=2)
     print(f"wrote {args.output}")
 
 

@@ -4,7 +4,7 @@
 For every method of ``mmssl.pretext.METHODS`` (its default tower, the train split of its corpus):
 
 1. pretrain ``--steps`` steps (loss first/last, samples/s);
-2. frozen-feature probes (``mmssl.eval.pretrain_protocol``): linear-probe and kNN accuracy on a
+2. frozen-feature probes (``mmssl.recipes.pretrain_protocol``): linear-probe and kNN accuracy on a
    real labelled task — emoji image -> Unicode group (9 classes) for image towers, function ->
    package (24 packages, held-out modules) for code towers — pretrained vs the same tower at random
    init;
@@ -47,9 +47,11 @@ import torch  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mmssl.eval.pretrain_protocol import (downstream_retrieval, format_protocol_table,  # noqa: E402
-                                          load_labelled_task, probe_pretrained_vs_random)
-from mmssl.pretext import METHODS, build_method, pretext_run_defaults, pretrain  # noqa: E402
+from mmssl.io import write_json  # noqa: E402
+from mmssl.pretext import METHODS, build_method  # noqa: E402
+from mmssl.recipes.pretext import pretext_run_defaults, pretrain  # noqa: E402
+from mmssl.recipes.pretrain_protocol import (downstream_retrieval, format_protocol_table,  # noqa: E402
+                                             load_labelled_task, probe_pretrained_vs_random)
 from mmssl.train.config import TrainConfig  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -98,9 +100,7 @@ def _scratch_downstream(item, kind: str, budget: TrainConfig, root: Path, **kwar
         return {k: v for k, v in json.loads(cached.read_text()).items() if k != "key"}
     result = downstream_retrieval(item, kind, budget, folder, **kwargs)
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_name(".result.json.tmp")
-    tmp.write_text(json.dumps({**result, "key": json.loads(key)}, indent=2) + "\n")
-    os.replace(tmp, cached)
+    write_json(cached, {**result, "key": json.loads(key)}, indent=2)
     return result
 
 
@@ -308,9 +308,7 @@ def _write(args, rows: list[dict], started: float) -> None:
         runs.append({"id": _RUN_ID, **vars(args), "methods": sorted(ours),
                      "minutes": round((time.perf_counter() - started) / 60, 2)})
         data = {"torch": torch.__version__, "runs": runs, "rows": merged}
-        tmp = out.with_name(f".{out.name}.tmp")
-        tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-        os.replace(tmp, out)
+        write_json(out, data, indent=2, default=str)
 
 
 if __name__ == "__main__":

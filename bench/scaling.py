@@ -36,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from mmssl.io import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "scaling.json"
 LAYOUTS = {"1 proc x 1 thread": (1, 1), "1 proc x 2 threads": (1, 2), "2 procs x 1 thread": (2, 1)}
@@ -124,9 +126,7 @@ def main() -> None:
             "note": "samples/s = median trainer window after the first; load = 1-min load average (the machine "
                     "may be shared with other jobs: a load above the core count means contention)",
             "argv": sys.argv[1:]}
-    tmp_out = args.output.with_name(f".{args.output.name}.tmp")
-    tmp_out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    os.replace(tmp_out, args.output)
+    write_json(args.output, {"meta": meta, "results": results}, indent=2)
     print(f"wrote {args.output}")
 
 

@@ -4,7 +4,7 @@ Contrastive losses, self-prediction pretext tasks, unimodal contrastive methods,
 CodeSearchNet-style dual encoders, FAISS indexes and a Gradio search app.
 """
 
-__version__ = "0.1.0"
+from mmssl._version import __version__
 
 __all__ = ["RetrievalModel", "__version__", "load_model"]
 

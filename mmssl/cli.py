@@ -9,6 +9,8 @@ import argparse
 import json
 import sys
 
+from mmssl.kinds import EVAL_CODE, EVAL_TASKS, TASK_CODE, TASK_IMAGE_TEXT, TRAIN_RECIPES
+
 def _cmd_data(args) -> int:
     from mmssl.data import build as registry
     from mmssl.data.report import CorpusReport, format_reports
@@ -59,7 +61,7 @@ def _cmd_eval(args) -> int:
     from mmssl.eval.evaluate import evaluate_code, evaluate_image, format_table
 
     common = dict(batch_size=args.batch_size, device=args.device, cache_root=_cache_root(args))
-    if args.task == "code":
+    if args.task == EVAL_CODE:
         results = evaluate_code(args.model, args.split, _corpus_root(args), baselines=not args.no_baselines,
                                 group_size=args.group_size, **common)
     else:
@@ -94,19 +96,19 @@ def _cmd_serve(args) -> int:
     return 0
 
 
-TRAIN_RECIPES = {"clip": "image–text dual encoder (CLIP-style)", "code": "text–code dual encoder (CodeSearchNet-style)"}
+RECIPE_HELP = {TASK_IMAGE_TEXT: "image–text dual encoder (CLIP-style)", TASK_CODE: "text–code dual encoder (CodeSearchNet-style)"}
 
 
 def _train_base(recipe: str):
-    from mmssl.train.dual_encoder import DualEncoderRun, code_run_defaults
+    from mmssl.recipes.dual_encoder import DualEncoderRun, code_run_defaults
 
-    return code_run_defaults() if recipe == "code" else DualEncoderRun()
+    return code_run_defaults() if TRAIN_RECIPES[recipe] == TASK_CODE else DualEncoderRun()
 
 
 def _cmd_train(args) -> int:
     from mmssl.config import resolve_config
-    from mmssl.train.distributed import world_info
-    from mmssl.train.dual_encoder import DualEncoderRun, train_dual_encoder
+    from mmssl.distributed import world_info
+    from mmssl.recipes.dual_encoder import DualEncoderRun, train_dual_encoder
 
     run = resolve_config(DualEncoderRun, args, base=_train_base(args.recipe))
     output = train_dual_encoder(run)
@@ -128,13 +130,13 @@ def _pretrain_encoder(args, run_class, defaults, pretrain) -> int:
 
 
 def _cmd_pretrain(args) -> int:
-    from mmssl.pretext.registry import PretextRun, pretext_run_defaults, pretrain
+    from mmssl.recipes.pretext import PretextRun, pretext_run_defaults, pretrain
 
     return _pretrain_encoder(args, PretextRun, pretext_run_defaults, pretrain)
 
 
 def _cmd_contrastive(args) -> int:
-    from mmssl.contrastive.pretrain import ContrastiveRun, contrastive_run_defaults, pretrain_contrastive
+    from mmssl.recipes.contrastive import ContrastiveRun, contrastive_run_defaults, pretrain_contrastive
 
     return _pretrain_encoder(args, ContrastiveRun, contrastive_run_defaults, pretrain_contrastive)
 
@@ -205,12 +207,7 @@ def _cmd_search(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mmssl", description="Self-supervised multimodal retrieval: "
-                                     "corpora, training, evaluation, indexes and the search app.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    data = sub.add_parser("data", help="fetch sources and build corpora")
+def _data_arguments(data: argparse.ArgumentParser) -> None:
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     for action, text in (("fetch", "download the offline sources"), ("build", "build corpora (fetches first)"),
                          ("report", "print the table of built corpora")):
@@ -225,10 +222,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="where to write the corpus JSONL")
     data.set_defaults(func=_cmd_data)
 
-    evaluate = sub.add_parser("eval", help="evaluate a model on a held-out split, with its baselines")
+
+def _eval_arguments(evaluate: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--model", help="model folder (save_dual_encoder); optional for --task code: "
                           "without it only the baselines run")
-    evaluate.add_argument("--task", required=True, choices=("code", "image"),
+    evaluate.add_argument("--task", required=True, choices=sorted(EVAL_TASKS),
                           help="code: CodeSearchNet MRR vs BM25/MiniLM/random; image: Recall@K per image corpus")
     evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"))
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -241,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: $MMSSL_DATA_DIR or <project>/data)")
     evaluate.set_defaults(func=_cmd_eval)
 
-    embed = sub.add_parser("embed", help="embed a JSONL file or an image folder with a model, to a .npy file")
+
+def _embed_arguments(embed: argparse.ArgumentParser) -> None:
     embed.add_argument("--model", required=True, help="model folder (save_dual_encoder)")
     embed.add_argument("--modality", required=True, choices=("image", "text", "code"),
                        help="which field/encoder: text = captions and queries")
@@ -252,36 +251,43 @@ def build_parser() -> argparse.ArgumentParser:
     embed.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
     embed.set_defaults(func=_cmd_embed)
 
-    train = sub.add_parser("train", help="train a dual encoder (same as scripts/train_clip.py, scripts/train_code.py)")
+
+def _train_arguments(train: argparse.ArgumentParser) -> None:
     recipes = train.add_subparsers(dest="recipe", required=True, metavar="RECIPE")
     from mmssl.config import add_config_args
-    from mmssl.train.dual_encoder import DualEncoderRun
+    from mmssl.recipes.dual_encoder import DualEncoderRun
 
-    for recipe, text in TRAIN_RECIPES.items():
+    for recipe, task in TRAIN_RECIPES.items():
+        text = RECIPE_HELP[task]
         p = recipes.add_parser(recipe, help=text)
         add_config_args(p, DualEncoderRun, base=_train_base(recipe))
     train.set_defaults(func=_cmd_train)
 
-    pretrain_parser = sub.add_parser("pretrain", help="pretrain a tower with a pretext task (same as scripts/pretrain.py)")
+
+def _pretrain_arguments(pretrain_parser: argparse.ArgumentParser) -> None:
     methods = pretrain_parser.add_subparsers(dest="method", required=True, metavar="METHOD")
-    from mmssl.pretext.registry import METHODS, PretextRun, pretext_run_defaults
+    from mmssl.config import add_config_args
+    from mmssl.pretext.registry import METHODS
+    from mmssl.recipes.pretext import PretextRun, pretext_run_defaults
 
     for method, spec in METHODS.items():
         add_config_args(methods.add_parser(method, help=spec.description.replace("%", "%%")), PretextRun,
                         base=pretext_run_defaults(method))
     pretrain_parser.set_defaults(func=_cmd_pretrain)
 
-    contrastive = sub.add_parser("contrastive", help="pretrain a tower with a contrastive method "
-                                 "(same as scripts/pretrain_contrastive.py)")
+
+def _contrastive_arguments(contrastive: argparse.ArgumentParser) -> None:
     contrastive_methods = contrastive.add_subparsers(dest="method", required=True, metavar="METHOD")
-    from mmssl.contrastive.pretrain import METHOD_HELP, ContrastiveRun, contrastive_run_defaults
+    from mmssl.config import add_config_args
+    from mmssl.recipes.contrastive import METHOD_HELP, ContrastiveRun, contrastive_run_defaults
 
     for method, text in METHOD_HELP.items():
         add_config_args(contrastive_methods.add_parser(method, help=text), ContrastiveRun,
                         base=contrastive_run_defaults(method))
     contrastive.set_defaults(func=_cmd_contrastive)
 
-    index = sub.add_parser("index", help="build, refresh or describe a FAISS index under indexes/")
+
+def _index_arguments(index: argparse.ArgumentParser) -> None:
     index_sub = index.add_subparsers(dest="index_command", required=True, metavar="ACTION")
     p = index_sub.add_parser("build", help="embed a source with a model and write indexes/NAME atomically "
                              "(resumable; torchrun --nproc_per_node N -m mmssl index build ... shards it)")
@@ -301,7 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("name", help="index name (indexes/NAME) or a folder path")
     index.set_defaults(func=_cmd_index)
 
-    search = sub.add_parser("search", help="search an index with a text query")
+
+def _search_arguments(search: argparse.ArgumentParser) -> None:
     search.add_argument("--index", required=True, help="indexes/NAME (or a name)")
     search.add_argument("--query", required=True, help="what to look for")
     search.add_argument("-k", type=int, default=10, help="number of results")
@@ -309,10 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print JSON")
     search.set_defaults(func=_cmd_search)
 
+
+def _serve_arguments(serve: argparse.ArgumentParser) -> None:
     from mmssl.app.config import AUTH_ENV, DEFAULT_CODE_INDEX, DEFAULT_IMAGE_INDEX, AppConfig
 
     defaults = AppConfig()
-    serve = sub.add_parser("serve", help="serve the search app (images, code, indexes)")
     serve.add_argument("--host", default=defaults.host, help="interface to bind (default: 127.0.0.1, this machine "
                        "only; 0.0.0.0 opens it to the network)")
     serve.add_argument("--port", type=int, default=defaults.port)
@@ -337,12 +345,42 @@ def build_parser() -> argparse.ArgumentParser:
                        help="torch/FAISS threads while serving (default 1: one query is too small to split, and "
                        "concurrent searches use the other cores; 0 = library defaults)")
     serve.set_defaults(func=_cmd_serve)
+
+
+# every command: (help, the function that adds its arguments). Only the command being run gets its
+# arguments (and imports what they need), so a light command stays light: `search --help` loads no
+# recipe, pretext or contrastive module and no torch.
+COMMANDS = {
+    "data": ("fetch sources and build corpora", _data_arguments),
+    "eval": ("evaluate a model on a held-out split, with its baselines", _eval_arguments),
+    "embed": ("embed a JSONL file or an image folder with a model, to a .npy file", _embed_arguments),
+    "train": ("train a dual encoder (same as scripts/train_clip.py, scripts/train_code.py)", _train_arguments),
+    "pretrain": ("pretrain a tower with a pretext task (same as scripts/pretrain.py)", _pretrain_arguments),
+    "contrastive": ("pretrain a tower with a contrastive method (same as scripts/pretrain_contrastive.py)",
+                    _contrastive_arguments),
+    "index": ("build, refresh or describe a FAISS index under indexes/", _index_arguments),
+    "search": ("search an index with a text query", _search_arguments),
+    "serve": ("serve the search app (images, code, indexes)", _serve_arguments),
+}
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The ``mmssl`` parser. With ``argv``, only the command it names gets its arguments (the others are
+    listed with their help); without, every command does."""
+    parser = argparse.ArgumentParser(prog="mmssl", description="Self-supervised multimodal retrieval: "
+                                     "corpora, training, evaluation, indexes and the search app.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    wanted = None if argv is None else next((a for a in argv if not a.startswith("-")), "")
+    for name, (text, add_arguments) in COMMANDS.items():
+        command = sub.add_parser(name, help=text)
+        if wanted is None or wanted == name:
+            add_arguments(command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import types
 import typing
 from pathlib import Path
 from typing import Any, TypeVar
+
+from mmssl.io import write_json
 
 T = TypeVar("T")
 
@@ -114,11 +115,7 @@ def read_config_file(path: str | Path) -> dict:
 
 def save_config(cfg, path: str | Path) -> None:
     """Write the resolved config as JSON, atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(to_dict(cfg), indent=2, default=str) + "\n")
-    os.replace(tmp, path)
+    write_json(path, to_dict(cfg), indent=2, default=str)
 
 
 def _flat_fields(cls, prefix: str = ""):

@@ -16,10 +16,12 @@ The output is float32 (N, D), rows L2-normalised, row i for input i, written ato
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
+
+from mmssl.io import atomic_open
+from mmssl.kinds import MODEL_CODE, MODEL_ENCODES, MODEL_IMAGE_TEXT
 
 MODALITIES = ("text", "code", "image")
 
@@ -85,12 +87,12 @@ def read_items(modality: str, input_path: str | Path) -> list:
 
 def check_modality(model, modality: str) -> None:
     """A clear error before any work when the model has no encoder for ``modality``."""
-    supported = ("text", "image") if model.kind == "image-text" else ("text", "code")
+    supported = MODEL_ENCODES[model.kind]
     if modality not in supported:
-        article = "an" if model.kind == "image-text" else "a"
+        article = "an" if model.kind == MODEL_IMAGE_TEXT else "a"
         raise EmbedInputError(f"{model.path} is {article} {model.kind} model: it embeds --modality "
                               f"{' or '.join(supported)}, not {modality}; use a "
-                              f"{'code' if modality == 'code' else 'image-text'} model for {modality}")
+                              f"{MODEL_CODE if modality == 'code' else MODEL_IMAGE_TEXT} model for {modality}")
 
 
 def encode_items(model, modality: str, items: list, batch_size: int | None = None) -> np.ndarray:
@@ -101,13 +103,9 @@ def encode_items(model, modality: str, items: list, batch_size: int | None = Non
 
 def save_npy(array: np.ndarray, output: str | Path) -> Path:
     """Write ``array`` to ``output`` exactly (no ``.npy`` appended), atomically."""
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.tmp")
-    with open(tmp, "wb") as f:
+    with atomic_open(output, "wb") as f:
         np.save(f, array)
-    os.replace(tmp, output)
-    return output
+    return Path(output)
 
 
 def embed_file(model, modality: str, input_path: str | Path, output: str | Path,

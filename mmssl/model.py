@@ -22,6 +22,7 @@ import hashlib
 import importlib.metadata
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -32,8 +33,9 @@ from PIL import Image
 from mmssl.encoders.dual import DualEncoder, load_dual_encoder
 from mmssl.encoders.text import MINILM_PACKAGE
 from mmssl.encoders.tower import Tower
+from mmssl.kinds import MODEL_CODE as CODE
+from mmssl.kinds import MODEL_IMAGE_TEXT as IMAGE_TEXT
 
-IMAGE_TEXT, CODE = "image-text", "code"
 DEFAULT_BATCH_SIZE = 64
 FINGERPRINT_CHUNK = 1 << 20
 
@@ -223,7 +225,7 @@ def load_model(path: str | Path, device: str | torch.device | None = None,
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        mmssl.train.checkpoint.CheckpointError: ``path`` holds no dual encoder or a corrupt one.
+        mmssl.checkpoint.CheckpointError: ``path`` holds no dual encoder or a corrupt one.
     """
     path = Path(path)
     if not path.exists():
@@ -231,3 +233,37 @@ def load_model(path: str | Path, device: str | torch.device | None = None,
                                 "recipe (e.g. models/clip-default, models/code-default)")
     device = torch.device(device) if device is not None else default_device()
     return RetrievalModel(load_dual_encoder(path, device=device), path, device, batch_size)
+
+
+MODEL_CARD_FILE = "manifest.json"  # written beside the weights by mmssl.recipes.dual_encoder
+MODEL_CARD_FACTS = ("corpora", "train_pairs", "steps", "train_minutes", "device")
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a model folder's training manifest says: how it was trained and how it scored."""
+
+    facts: dict  # those of MODEL_CARD_FACTS the manifest records, in that order
+    metrics: dict | None  # held-out evaluation (mmssl.eval.evaluate results; format_table prints it)
+    manifest: dict  # the whole manifest (command, seed, data hash, run config, ...)
+
+
+def read_model_card(path: str | Path) -> ModelCard | None:
+    """The training manifest of the model folder ``path``; None when it has none (e.g. an exported model).
+
+    Raises:
+        ValueError: the manifest exists but is not a JSON object (the message names the file).
+    """
+    manifest_file = Path(path) / MODEL_CARD_FILE
+    if not manifest_file.is_file():
+        return None
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{manifest_file} cannot be read ({e}); retrain the model or delete the file") from e
+    if not isinstance(manifest, dict):
+        raise ValueError(f"{manifest_file} holds a {type(manifest).__name__}, not a JSON object; retrain the model "
+                         "or delete the file")
+    metrics = manifest.get("metrics")
+    return ModelCard(facts={k: manifest[k] for k in MODEL_CARD_FACTS if k in manifest},
+                     metrics=metrics if isinstance(metrics, dict) and metrics else None, manifest=manifest)

@@ -8,7 +8,7 @@
     python scripts/pretrain.py causal-lm --train.resume true             # continue an interrupted run
 
 Methods: causal-lm, wavenet, bilm, pixelcnn, mlm, mae, rotation, jigsaw, vqvae, vqgan
-(`--help` after a method lists every field of mmssl.pretext.registry.PretextRun). The run folder's
+(`--help` after a method lists every field of mmssl.recipes.pretext.PretextRun). The run folder's
 checkpoints initialise a dual-encoder tower: --model.item.pretrained runs/pretext-rotation.
 The same as `python -m mmssl pretrain METHOD ...`; prints samples/s at the end.
 """

@@ -9,7 +9,7 @@
     python scripts/pretrain_contrastive.py simclr --train.resume true    # continue an interrupted run
 
 Methods: simclr, moco, deepcluster, interclr, cmc, supervised. Every field of
-mmssl.contrastive.pretrain.ContrastiveRun is a flag (see --help) or a key of --config. The run folder
+mmssl.recipes.contrastive.ContrastiveRun is a flag (see --help) or a key of --config. The run folder
 initialises a dual-encoder tower: TowerConfig(name=<encoder>, pretrained=<run folder>).
 The same as `python -m mmssl contrastive METHOD ...`.
 """

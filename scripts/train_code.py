@@ -7,7 +7,7 @@
     python scripts/train_code.py --train.resume true               # continue an interrupted run
     torchrun --nproc_per_node 2 scripts/train_code.py ...          # several processes
 
-Every field of mmssl.train.dual_encoder.DualEncoderRun is a flag (see --help) or a key of --config.
+Every field of mmssl.recipes.dual_encoder.DualEncoderRun is a flag (see --help) or a key of --config.
 The same as `python -m mmssl train code ...`.
 """
 

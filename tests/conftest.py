@@ -1,4 +1,5 @@
-"""Test-wide settings: offline hubs, no analytics, fixed seeds, 2 CPU threads."""
+"""Test-wide settings (offline hubs, no analytics, fixed seeds) and tiny real data shared by the
+encoder and pretext tests: rendered Noto emoji and standard-library source code."""
 
 import os
 
@@ -22,3 +23,33 @@ def _seed():
     np.random.seed(0)
     torch.manual_seed(0)
     yield
+
+
+# one emoji per Unicode group and a few more, all in every Noto Color Emoji version
+EMOJI = "😀😂😍😡🐶🐱🦊🐸🍎🍌🍕🍩🚗🚲✈️🚀⚽🎸🎁💡📚✏️🔑❤️⭐🌈🌵🌻🏠⏰💧🔥"
+
+
+@pytest.fixture(scope="session")
+def emoji_rgba():
+    """32 real emoji as the font draws them: RGBA, 136x128 (odd aspect, transparent background)."""
+    from mmssl.data import emoji
+
+    emoji.fetch()  # idempotent; CI fetches the font for `make test`
+    renderer = emoji.EmojiRenderer()
+    images = []
+    for ch in EMOJI:
+        if ch == "\ufe0f":
+            continue
+        image, reason = renderer.render(ch)
+        if image is not None:
+            images.append(image)
+    assert len(images) >= 24
+    return images
+
+
+@pytest.fixture(scope="session")
+def code_texts():
+    from tiny_models import stdlib_pairs
+
+    pairs = stdlib_pairs(200)
+    return [code for _, code in pairs]

@@ -156,3 +156,24 @@ def test_load_model_errors(tmp_path, code_model_dir):
 def test_default_device_is_cuda_when_present(code_model_dir):
     model = mmssl.load_model(code_model_dir)
     assert model.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_read_model_card_of_the_release_model_and_of_broken_folders(tmp_path, image_model_dir):
+    import json
+    from pathlib import Path
+
+    from mmssl.eval.evaluate import format_table
+    from mmssl.model import MODEL_CARD_FACTS, read_model_card
+
+    release = Path(__file__).resolve().parents[1] / "models" / "clip-default"
+    card = read_model_card(release)
+    manifest = json.loads((release / "manifest.json").read_text())
+    assert list(card.facts) == [k for k in MODEL_CARD_FACTS if k in manifest] and card.facts["steps"] == manifest["steps"]
+    assert card.metrics == manifest["metrics"] and "T>I R@1" in format_table(card.metrics)
+    assert read_model_card(image_model_dir) is None  # saved by save_dual_encoder alone: no training manifest
+    (tmp_path / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="manifest.json holds a list"):
+        read_model_card(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(ValueError, match="manifest.json cannot be read"):
+        read_model_card(tmp_path)

@@ -348,10 +348,10 @@ def _allow_new_folders(demo: gr.Blocks, service: SearchService) -> None:
 
 
 def _about(service: SearchService) -> str:
-    import json
     from pathlib import Path
 
     from mmssl.eval.evaluate import format_table
+    from mmssl.model import read_model_card
 
     parts = ["## How it works\nA query is embedded by a dual encoder (a text tower and an image or code tower "
              "trained with symmetric InfoNCE) and compared by cosine similarity with every item of a FAISS index "
@@ -365,18 +365,14 @@ def _about(service: SearchService) -> str:
         seen.add(id(model))
         parts.append(f"## Model `{Path(model.path).name}` ({model.kind})\n`{model.path}` · fingerprint "
                      f"`{model.fingerprint}` · embedding width {model.embed_dim}")
-        manifest_path = Path(model.path) / "manifest.json"
-        if manifest_path.is_file():
-            try:
-                manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-                facts = [f"{k}: {manifest[k]}" for k in ("corpora", "train_pairs", "steps", "train_minutes", "device")
-                         if k in manifest]
-                if facts:
-                    parts.append("Training: " + " · ".join(str(f) for f in facts))
-                if manifest.get("metrics"):
-                    parts.append("Held-out evaluation:\n```\n" + format_table(manifest["metrics"]) + "\n```")
-            except (ValueError, KeyError, TypeError) as e:
-                parts.append(f"(its manifest could not be read: {e})")
+        try:
+            card = read_model_card(model.path)
+            if card is not None and card.facts:
+                parts.append("Training: " + " · ".join(f"{k}: {v}" for k, v in card.facts.items()))
+            if card is not None and card.metrics:
+                parts.append("Held-out evaluation:\n```\n" + format_table(card.metrics) + "\n```")
+        except (ValueError, KeyError, TypeError) as e:
+            parts.append(f"(its manifest could not be read: {e})")
     for kind, path in (("image", service.config.image_model), ("code", service.config.code_model)):
         if not service.names(kind):
             parts.append(f"## No {kind} index\n{_missing(kind, service)} (model: `{path}`)")

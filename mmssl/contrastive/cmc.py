@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmssl.contrastive.collapse import collapse_logs
+from mmssl.distributed import all_gather_no_grad, all_gather_with_grad
 from mmssl.losses import NCELoss, info_nce_loss, symmetric_info_nce_loss
-from mmssl.train.distributed import all_gather_no_grad, all_gather_with_grad
 
 CMC_OBJECTIVES = ("info_nce", "nce")
 

@@ -42,8 +42,8 @@ from torch import nn
 from mmssl.contrastive.collapse import collapse_logs
 from mmssl.contrastive.data import encode_all
 from mmssl.contrastive.heads import projection_head
+from mmssl.distributed import all_gather_no_grad, all_gather_with_grad, broadcast_object, broadcast_parameters
 from mmssl.losses import info_nce_loss, nt_xent_loss
-from mmssl.train.distributed import all_gather_no_grad, all_gather_with_grad, broadcast_object, broadcast_parameters
 
 
 def normalized_mutual_information(first: np.ndarray, second: np.ndarray) -> float:

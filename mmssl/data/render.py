@@ -21,9 +21,10 @@ from tqdm import tqdm
 
 from mmssl.data.imageio import IMAGE_SIZE, ImageDecodeError, open_image, to_square_rgb
 from mmssl.data.report import CorpusReport
+from mmssl.io import atomic_path
 
 
-RENDER_TIMEOUT_S = 30.0  # per image; the slowest real drawing here takes ~3 s
+RENDER_TIMEOUT_S = 30.0  # per image; well above the slowest real drawing, so only runaway SVGs hit it
 MAX_SVG_BYTES = 8_000_000  # the largest real drawing is 1.7 MB
 _SUPERSAMPLE = 2  # render at 2x and downsample: smoother thin lines than cairo's own antialiasing
 _MARGIN = 0.04  # white border kept around a cropped drawing, as a share of its longer side
@@ -135,9 +136,8 @@ def _render_job(job: RenderJob) -> tuple[str, str | None]:
             square = to_square_rgb(_silhouette(image))
         if _is_blank(square):
             return job.out, "blank render"
-        tmp = job.out + ".tmp"
-        square.save(tmp, format="PNG")
-        os.replace(tmp, job.out)
+        with atomic_path(job.out) as tmp:
+            square.save(tmp, format="PNG")
         return job.out, None
     except _RenderTimeout:
         return job.out, "render timeout"

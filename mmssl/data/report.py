@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mmssl.data.splits import SPLITS
+from mmssl.io import write_json
 
 
 @dataclass
@@ -55,11 +56,7 @@ class CorpusReport:
                    examples=dict(d.get("examples", {})), extra=dict(d.get("extra", {})))
 
     def save(self, path: Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False))
-        tmp.replace(path)
+        write_json(path, self.to_dict(), indent=2, ensure_ascii=False)
 
     @classmethod
     def load(cls, path: Path) -> "CorpusReport":

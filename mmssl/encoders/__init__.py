@@ -6,19 +6,20 @@
 * :mod:`~mmssl.encoders.text`: open_clip text transformer (CLIP BPE) and MiniLM;
 * :mod:`~mmssl.encoders.code`: NBoW, 1D-CNN, biGRU/biLSTM, self-attention over
   :mod:`~mmssl.encoders.tokenizer` (the code subword tokenizer);
-* :mod:`~mmssl.encoders.registry`: ``TOWERS`` and ``build_tower``;
+* :mod:`~mmssl.encoders.pretext_towers`: the towers built for the pretext tasks (GPT over code
+  tokens, WaveNet over bytes, PixelCNN, the VQ-VAE encoder);
+* :mod:`~mmssl.encoders.registry`: ``TOWERS`` (every tower, each saying what it reads) and ``build_tower``;
 * :mod:`~mmssl.encoders.dual`: :class:`DualEncoder`, its config, save and load.
 """
 
 from mmssl.encoders.dual import (
-    DUAL_ENCODER_KIND,
     DualEncoder,
     DualEncoderConfig,
     build_dual_encoder,
     load_dual_encoder,
     save_dual_encoder,
 )
-from mmssl.encoders.registry import CODE_TOKENIZER_TOWERS, TOWERS, build_tower, needs_code_tokenizer, takes_code_tokenizer
+from mmssl.encoders.registry import TOWERS, build_tower, needs_code_tokenizer, takes_code_tokenizer
 from mmssl.encoders.text import minilm_path
 from mmssl.encoders.tokenizer import (
     encode_batch,
@@ -29,8 +30,6 @@ from mmssl.encoders.tokenizer import (
 from mmssl.encoders.tower import Tower, TowerConfig, load_encoder_weights
 
 __all__ = [
-    "CODE_TOKENIZER_TOWERS",
-    "DUAL_ENCODER_KIND",
     "TOWERS",
     "DualEncoder",
     "DualEncoderConfig",

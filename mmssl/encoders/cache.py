@@ -19,6 +19,7 @@ import torch
 
 from mmssl.data.paths import data_root
 from mmssl.encoders.tower import Tower
+from mmssl.io import atomic_open, write_text
 
 
 def default_cache_root() -> Path:
@@ -81,11 +82,9 @@ class FeatureCache:
     def _save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         order = sorted(self._rows, key=self._rows.get)
-        tmp_vectors, tmp_hashes = self.folder / ".vectors.tmp.npy", self.folder / ".hashes.tmp"
-        np.save(tmp_vectors, self._vectors)
-        tmp_hashes.write_text("\n".join(order) + "\n")
-        os.replace(tmp_vectors, self.folder / "vectors.npy")
-        os.replace(tmp_hashes, self.folder / "hashes.txt")
+        with atomic_open(self.folder / "vectors.npy", "wb") as handle:
+            np.save(handle, self._vectors)
+        write_text(self.folder / "hashes.txt", "\n".join(order) + "\n")
 
 
 class StateCache:
@@ -161,9 +160,7 @@ class StateCache:
         self._memmap = None
 
     def _write_index(self) -> None:
-        tmp = self.folder / ".index.tsv.tmp"
-        tmp.write_text("".join(f"{h}\t{o}\t{n}\n" for h, (o, n) in self._rows.items()))
-        os.replace(tmp, self.folder / "index.tsv")
+        write_text(self.folder / "index.tsv", "".join(f"{h}\t{o}\t{n}\n" for h, (o, n) in self._rows.items()))
 
     def states(self, text: str) -> torch.Tensor:
         """(L, H) float16 states of one cached text (KeyError if :meth:`ensure` has not seen it)."""

@@ -26,6 +26,7 @@ from torch import nn
 
 from mmssl.encoders.tokenizer import PAD_ID, encode_batch, load_code_tokenizer
 from mmssl.encoders.tower import Tower, TowerConfig, finish_tower, resolve_checkpoint_file
+from mmssl.kinds import CODE_TOKENS
 
 
 class SequencePooling(nn.Module):
@@ -53,6 +54,7 @@ class CodeTower(Tower):
     """Shared parts: the tokenizer, the token embedding and the pooling; subclasses contextualise."""
 
     modality = "text"
+    reads = CODE_TOKENS
 
     def __init__(self, config: TowerConfig, tokenizer: Tokenizer):
         super().__init__(config)
@@ -121,7 +123,7 @@ class BiRNNTower(CodeTower):
     only after the last token, and the backward RNN reads each sequence reversed in place
     (:func:`reverse_padded`), padding again last. This is what ``pack_padded_sequence`` gives,
     without its CPU backward, which re-fills a gradient of the whole packed batch at every time
-    step (quadratic in the length: 3-10x slower at 256 tokens on CPU).
+    step (quadratic in the length, so it falls far behind at a few hundred tokens on CPU).
     """
 
     def __init__(self, config: TowerConfig, tokenizer: Tokenizer, cell: str):

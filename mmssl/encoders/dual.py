@@ -27,8 +27,6 @@ keeps the release checkpoints small.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -38,14 +36,15 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import nn
 
+from mmssl.checkpoint import CheckpointError
 from mmssl.config import from_dict, to_dict
 from mmssl.encoders.registry import build_tower
 from mmssl.encoders.tokenizer import load_code_tokenizer, save_code_tokenizer
 from mmssl.encoders.tower import Tower, TowerConfig
+from mmssl.io import recover_folder, replace_folder, temp_folder
+from mmssl.kinds import DUAL_ENCODER_CHECKPOINT
 from mmssl.losses import SymmetricInfoNCELoss
-from mmssl.train.checkpoint import CheckpointError
 
-DUAL_ENCODER_KIND = "dual_encoder"
 FORMAT_VERSION = 1
 SIDES = ("query", "item")
 
@@ -202,9 +201,7 @@ def save_dual_encoder(model: DualEncoder, folder: str | Path, config: DualEncode
     if config is None:
         raise ValueError("save_dual_encoder needs the DualEncoderConfig the model was built from")
     folder = Path(folder)
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = temp_folder(folder)
     tower_configs = {}
     skipped = []
     for side in SIDES:
@@ -220,21 +217,12 @@ def save_dual_encoder(model: DualEncoder, folder: str | Path, config: DualEncode
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items() if k not in from_package}
     from safetensors.torch import save_file
 
-    save_file(state, str(tmp / "model.safetensors"), metadata={"kind": DUAL_ENCODER_KIND})
+    save_file(state, str(tmp / "model.safetensors"), metadata={"kind": DUAL_ENCODER_CHECKPOINT})
     saved_config = replace(config, **tower_configs)
-    meta = {"kind": DUAL_ENCODER_KIND, "format_version": FORMAT_VERSION, "model": to_dict(saved_config),
+    meta = {"kind": DUAL_ENCODER_CHECKPOINT, "format_version": FORMAT_VERSION, "model": to_dict(saved_config),
             "weights_from_package": [s.rstrip(".") for s in skipped]}
     (tmp / "config.json").write_text(json.dumps(meta, indent=2) + "\n")
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, folder)
-    return folder
+    return replace_folder(tmp, folder)
 
 
 def load_dual_encoder(folder: str | Path, device: str | torch.device = "cpu") -> DualEncoder:
@@ -247,14 +235,15 @@ def load_dual_encoder(folder: str | Path, device: str | torch.device = "cpu") ->
     from safetensors.torch import load_file
 
     folder = Path(folder)
+    recover_folder(folder)
     meta_file, weights_file = folder / "config.json", folder / "model.safetensors"
     if not meta_file.is_file() or not weights_file.is_file():
         raise CheckpointError(f"no dual encoder at {folder}: expected config.json and model.safetensors "
                               "written by mmssl.encoders.save_dual_encoder")
     meta = json.loads(meta_file.read_text())
     kind = meta.get("kind") if isinstance(meta, dict) else None
-    if kind != DUAL_ENCODER_KIND:
-        raise CheckpointError(f"{folder} holds a {kind!r} model, not a {DUAL_ENCODER_KIND!r}; "
+    if kind != DUAL_ENCODER_CHECKPOINT:
+        raise CheckpointError(f"{folder} holds a {kind!r} model, not a {DUAL_ENCODER_CHECKPOINT!r}; "
                               "point at a folder written by save_dual_encoder (e.g. models/clip-default)")
     config = from_dict(DualEncoderConfig, meta["model"])
     tokenizers = {}

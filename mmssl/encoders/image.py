@@ -26,6 +26,7 @@ from tokenizers import Tokenizer
 from torchvision import transforms
 
 from mmssl.encoders.tower import Tower, TowerConfig, finish_tower
+from mmssl.kinds import IMAGES
 
 MODEL_CONFIGS = Path(__file__).parent / "model_configs"
 
@@ -47,6 +48,7 @@ class OpenClipImageTower(Tower):
     """The ``visual`` tower of an open_clip model: (B, 3, S, S) images -> (B, embed_dim) features."""
 
     modality = "image"
+    reads = IMAGES
 
     def __init__(self, config: TowerConfig, model_name: str):
         super().__init__(config)

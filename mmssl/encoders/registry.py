@@ -1,69 +1,80 @@
 """Every tower by name: ``TOWERS[name](config, tokenizer) -> Tower``, one signature for all.
 
-``tokenizer`` is the code tokenizer (a ``tokenizers.Tokenizer``) for the code towers; the other
-towers bring their own and refuse one. Every entry is enrolled in the contract test
-``tests/encoders/test_tower_contract.py``.
+Each entry names its tower class, whose ``reads`` class attribute (one of
+:data:`mmssl.kinds.TOWER_INPUTS`) says what it takes: only towers that read ``code-tokens`` take
+the code tokenizer (a ``tokenizers.Tokenizer``); the others bring their own input format and refuse
+one. Every entry is enrolled in the contract test ``tests/encoders/test_tower_contract.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
 from tokenizers import Tokenizer
 
-from mmssl.encoders.code import build_birnn_tower, build_cnn_tower, build_nbow_tower, build_self_attention_tower
-from mmssl.encoders.image import build_open_clip_image_tower
-from mmssl.encoders.text import build_minilm_tower, build_open_clip_text_tower
+from mmssl.encoders.code import (BiRNNTower, CNNTower, NBoWTower, SelfAttentionTower, build_birnn_tower, build_cnn_tower,
+                                 build_nbow_tower, build_self_attention_tower, saved_code_tokenizer)
+from mmssl.encoders.image import OpenClipImageTower, build_open_clip_image_tower
+from mmssl.encoders.pretext_towers import (CausalSelfAttentionTower, PixelCNNTower, VQEncoderTower, WaveNetTower,
+                                           build_gpt_tower, build_pixelcnn_tower, build_vq_encoder_tower,
+                                           build_wavenet_tower)
+from mmssl.encoders.text import MiniLMTower, OpenClipTextTower, build_minilm_tower, build_open_clip_text_tower
 from mmssl.encoders.tower import Tower, TowerConfig
+from mmssl.kinds import CODE_TOKENS
 
 TowerFactory = Callable[[TowerConfig, "Tokenizer | None"], Tower]
 
-TOWERS: dict[str, TowerFactory] = {
+
+@dataclass(frozen=True)
+class RegisteredTower:
+    """One entry of :data:`TOWERS`: the class it builds (its ``reads`` says what it takes) and how."""
+
+    tower_class: type[Tower]
+    build: TowerFactory
+
+    @property
+    def reads(self) -> str:
+        return self.tower_class.reads
+
+    def __call__(self, config: TowerConfig, tokenizer: Tokenizer | None = None) -> Tower:
+        return self.build(config, tokenizer)
+
+
+TOWERS: dict[str, RegisteredTower] = {
     # images (open_clip visual towers; model name = JSON config name)
-    "vit-tiny-64": partial(build_open_clip_image_tower, model_name="vit-tiny-64"),
-    "resnet-tiny-64": partial(build_open_clip_image_tower, model_name="resnet-tiny-64"),
-    "vit-b-32": partial(build_open_clip_image_tower, model_name="ViT-B-32"),
+    "vit-tiny-64": RegisteredTower(OpenClipImageTower, partial(build_open_clip_image_tower, model_name="vit-tiny-64")),
+    "resnet-tiny-64": RegisteredTower(OpenClipImageTower,
+                                      partial(build_open_clip_image_tower, model_name="resnet-tiny-64")),
+    "vit-b-32": RegisteredTower(OpenClipImageTower, partial(build_open_clip_image_tower, model_name="ViT-B-32")),
     # natural language (CLIP BPE text transformers, MiniLM)
-    "clip-text-tiny": partial(build_open_clip_text_tower, model_name="clip-text-tiny"),
-    "clip-text-b-32": partial(build_open_clip_text_tower, model_name="ViT-B-32"),
-    "minilm": build_minilm_tower,
+    "clip-text-tiny": RegisteredTower(OpenClipTextTower, partial(build_open_clip_text_tower, model_name="clip-text-tiny")),
+    "clip-text-b-32": RegisteredTower(OpenClipTextTower, partial(build_open_clip_text_tower, model_name="ViT-B-32")),
+    "minilm": RegisteredTower(MiniLMTower, build_minilm_tower),
     # code and code-search queries (CodeSearchNet family over the code tokenizer)
-    "nbow": build_nbow_tower,
-    "cnn": build_cnn_tower,
-    "bigru": partial(build_birnn_tower, cell="gru"),
-    "bilstm": partial(build_birnn_tower, cell="lstm"),
-    "self-attention": build_self_attention_tower,
+    "nbow": RegisteredTower(NBoWTower, build_nbow_tower),
+    "cnn": RegisteredTower(CNNTower, build_cnn_tower),
+    "bigru": RegisteredTower(BiRNNTower, partial(build_birnn_tower, cell="gru")),
+    "bilstm": RegisteredTower(BiRNNTower, partial(build_birnn_tower, cell="lstm")),
+    "self-attention": RegisteredTower(SelfAttentionTower, build_self_attention_tower),
+    # built for the pretext tasks (mmssl.pretext): GPT over code tokens, WaveNet over bytes, image generators
+    "gpt": RegisteredTower(CausalSelfAttentionTower, build_gpt_tower),
+    "wavenet": RegisteredTower(WaveNetTower, build_wavenet_tower),
+    "pixelcnn-32": RegisteredTower(PixelCNNTower, partial(build_pixelcnn_tower, image_size=32, levels=8)),
+    "vq-encoder-32": RegisteredTower(VQEncoderTower, partial(build_vq_encoder_tower, image_size=32)),
 }
-
-_BUILT_IN = frozenset(TOWERS)  # before the pretext package adds its own
-
-# towers that take a code tokenizer (trained with train_code_tokenizer); see also takes_code_tokenizer
-CODE_TOKENIZER_TOWERS = frozenset({"nbow", "cnn", "bigru", "bilstm", "self-attention"})
-
-
-def _register_extra_towers() -> None:
-    """Towers defined by the pretraining packages (``gpt``, ``wavenet``, ``pixelcnn-32``, …)."""
-    from mmssl.pretext.towers import register_pretext_towers
-
-    register_pretext_towers()
 
 
 def takes_code_tokenizer(name: str) -> bool:
-    """Whether tower ``name`` reads the code tokenizer (this package's towers and the pretext ones)."""
-    if name in CODE_TOKENIZER_TOWERS or name in _BUILT_IN:
-        return name in CODE_TOKENIZER_TOWERS  # known here: no need to import the pretext package
-    from mmssl.pretext.towers import PRETEXT_CODE_TOKENIZER_TOWERS
-
-    return name in PRETEXT_CODE_TOKENIZER_TOWERS
+    """Whether tower ``name`` reads the code tokenizer (False for names not in :data:`TOWERS`)."""
+    return name in TOWERS and TOWERS[name].reads == CODE_TOKENS
 
 
 def needs_code_tokenizer(config: TowerConfig) -> bool:
     """Whether a tower needs a newly trained code tokenizer: it reads one and comes with none (no
     ``tokenizer`` file, no ``tokenizer.json`` beside its pretrained checkpoint)."""
-    from mmssl.encoders.code import saved_code_tokenizer
-
     return takes_code_tokenizer(config.name) and saved_code_tokenizer(config) is None
 
 
@@ -78,8 +89,6 @@ def build_tower(config: TowerConfig | str, tokenizer: Tokenizer | None = None, *
     """
     config = TowerConfig(name=config) if isinstance(config, str) else config
     config = dataclasses.replace(config, **overrides) if overrides else config
-    if config.name not in TOWERS:
-        _register_extra_towers()
     if config.name not in TOWERS:
         raise KeyError(f"unknown tower {config.name!r}; known: {', '.join(TOWERS)}")
     return TOWERS[config.name](config, tokenizer)

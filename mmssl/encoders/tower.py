@@ -26,7 +26,8 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import nn
 
-from mmssl.train.checkpoint import CheckpointError, latest_checkpoint
+from mmssl.checkpoint import CheckpointError, latest_checkpoint
+from mmssl.io import recover_folder
 
 ENCODER_PREFIX = "encoder."
 
@@ -55,6 +56,7 @@ class Tower(nn.Module):
     """Base class: holds the config and implements locking and batched encoding."""
 
     modality: ClassVar[Literal["image", "text"]]  # "text": any token sequence (captions, queries, code)
+    reads: ClassVar[str]  # what prepare() takes apart: one of mmssl.kinds.TOWER_INPUTS
     output_dim: int
 
     def __init__(self, config: TowerConfig):
@@ -123,6 +125,7 @@ def finish_tower(tower: Tower, config: TowerConfig) -> Tower:
 def resolve_checkpoint_file(path: str | Path) -> Path:
     """``model.safetensors`` of a checkpoint given as the file, its folder, or a run folder (latest)."""
     path = Path(path)
+    recover_folder(path)
     if path.is_file():
         return path
     if (path / "model.safetensors").is_file():

@@ -23,6 +23,7 @@ import torch
 
 from mmssl.data.corpus import load_corpus, split_file
 from mmssl.data.paths import data_root
+from mmssl.kinds import EVAL_CODE, EVAL_IMAGE, MODEL_CODE, MODEL_IMAGE_TEXT
 
 CODE_CORPUS = "code"
 CODE_GROUP_SIZE = 1000
@@ -112,7 +113,7 @@ def evaluate_code(model_path: str | Path | None = None, split: str = "test", cor
     model = None
     if model_path is not None:  # load first: a wrong model should fail before minutes of baselines
         model = load_model(model_path, device=device, batch_size=batch_size)
-        if model.kind != "code":
+        if model.kind != MODEL_CODE:
             raise ValueError(f"{model_path} is an {model.kind} model; evaluate it with --task image, "
                              "or pass a code model for --task code")
 
@@ -148,7 +149,7 @@ def evaluate_code(model_path: str | Path | None = None, split: str = "test", cor
     rows.append(_metric_row("random", protocol["random"], 0.0, kind="baseline"))
 
     return {
-        "task": "code",
+        "task": EVAL_CODE,
         "split": split,
         "corpus": str(corpus_root / CODE_CORPUS),
         "num_pairs": len(records),
@@ -216,7 +217,7 @@ def evaluate_image(model_path: str | Path, split: str = "test", corpora: list[st
         raise ValueError(f"unknown image corpus {unknown}; known: {', '.join(IMAGE_CORPORA)}")
     device = torch.device(device) if device is not None else default_device()
     model = load_model(model_path, device=device, batch_size=batch_size)
-    if model.kind != "image-text":
+    if model.kind != MODEL_IMAGE_TEXT:
         raise ValueError(f"{model_path} is a {model.kind} model; evaluate it with --task code, "
                          "or pass an image-text model for --task image")
 
@@ -238,7 +239,7 @@ def evaluate_image(model_path: str | Path, split: str = "test", corpora: list[st
                      **{d: {k: v for k, v in metrics[d].items() if k != "random"} for d in directions}})
         rows.append({"corpus": name, "name": "random", "num_images": len(records), "seconds": 0.0,
                      **{d: metrics[d]["random"] for d in directions}})
-    return {"task": "image", "split": split, "corpus_root": str(corpus_root), "model": _model_info(model),
+    return {"task": EVAL_IMAGE, "split": split, "corpus_root": str(corpus_root), "model": _model_info(model),
             "corpora": per_corpus, "rows": rows}
 
 
@@ -260,7 +261,7 @@ def format_table(results: dict) -> str:
     model = results.get("model")
     model_line = (f"model: {model['path']} ({model['kind']}, {model['fingerprint']}, E={model['embed_dim']})"
                   if model else "model: none (baselines only)")
-    if results["task"] == "code":
+    if results["task"] == EVAL_CODE:
         p = results["protocol"]
         groups = f"{p['num_groups']} group{'s' if p['num_groups'] != 1 else ''} of {p['group_size']}"
         title = (f"CodeSearchNet protocol on {results['corpus']} [{results['split']}]: {results['num_pairs']} pairs, "

@@ -35,7 +35,7 @@ import faiss
 import numpy as np
 
 from mmssl.index import faiss_index
-from mmssl.index.atomic_folder import replace_folder, temp_folder, writer_lock
+from mmssl.index.lock import writer_lock
 from mmssl.index.chunks import DEFAULT_CHUNK_SIZE, ChunkStore, embed_chunk, plan_chunks
 from mmssl.index.embedding import DEFAULT_BATCH_SIZE, check_model_for_kind
 from mmssl.index.errors import EmptyIndexError, IndexExistsError
@@ -44,6 +44,7 @@ from mmssl.index.items import ITEM_KIND_FOR_SOURCE, IndexItem
 from mmssl.index.layout import FAISS_FILE, MANIFEST_FILE, META_FILE, index_folder, indexes_root, work_folder  # noqa: F401
 from mmssl.index.manifest import IndexManifest, write_manifest
 from mmssl.index.metadata import MetadataStore
+from mmssl.io import replace_folder, temp_folder
 
 # Ranks wait for each other while process 0 builds a large HNSW graph; the default 30 min is too short.
 SHARDED_TIMEOUT_MINUTES = 12 * 60
@@ -61,7 +62,7 @@ def build_world() -> tuple[int, int]:
         return 0, 1  # never import torch for a plain single-process build
     import torch
 
-    from mmssl.train.distributed import init_distributed, world_info
+    from mmssl.distributed import init_distributed, world_info
 
     # gloo whatever the model's device: the build only needs barriers, never tensors on the wire
     world = init_distributed(torch.device("cpu"), timeout_minutes=SHARDED_TIMEOUT_MINUTES) if launched else world_info()
@@ -70,7 +71,7 @@ def build_world() -> tuple[int, int]:
 
 def _barrier(world_size: int) -> None:
     if world_size > 1:
-        from mmssl.train.distributed import barrier
+        from mmssl.distributed import barrier
 
         barrier()
 
@@ -85,7 +86,7 @@ def build_index(name_or_folder: str | Path, model, items: Iterable[IndexItem], k
     Resumable: an interrupted build, run again with the same model and items, reuses the chunks of
     embeddings it already wrote. Sharded under torchrun (see the module docstring): every process
     calls this with the same arguments and gets the same loaded index back. One build or write of
-    a name at a time (:func:`~mmssl.index.atomic_folder.writer_lock`).
+    a name at a time (:func:`~mmssl.index.lock.writer_lock`).
 
     Args:
         name_or_folder: an index name (``indexes/NAME``) or a folder.
@@ -175,7 +176,7 @@ def _build(folder: Path, model, items, *, kind, factory, batch_size, source, pro
             _write_index_files(tmp, work, chunks, factory, dim)
             store.commit()
             store.close()
-            from mmssl import __version__
+            from mmssl._version import __version__
 
             built_at = now_iso()
             write_manifest(IndexManifest(

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ import numpy as np
 from mmssl.index.embedding import batches, encode
 from mmssl.index.faiss_index import normalised
 from mmssl.index.items import IndexItem
+from mmssl.io import atomic_open, write_json
 
 DEFAULT_CHUNK_SIZE = 4096
 
@@ -98,13 +98,10 @@ class ChunkStore:
     def write(self, chunk: Chunk, vectors: np.ndarray) -> None:
         """Store ``vectors`` (c, D) for ``chunk``: array first, then its JSON, each temp + rename."""
         array_path, info_path = self._paths(chunk.number)
-        suffix = f".tmp-{os.getpid()}"
-        with open(array_path.with_name(array_path.name + suffix), "wb") as handle:
+        with atomic_open(array_path, "wb") as handle:
             np.save(handle, np.ascontiguousarray(vectors, dtype=np.float32))
-        os.replace(array_path.with_name(array_path.name + suffix), array_path)
         info = {**self.expected, "start": chunk.start, "count": len(chunk.items), "items": chunk.digest}
-        info_path.with_name(info_path.name + suffix).write_text(json.dumps(info) + "\n", encoding="utf-8")
-        os.replace(info_path.with_name(info_path.name + suffix), info_path)
+        write_json(info_path, info)
 
     def load(self, number: int) -> np.ndarray:
         """Chunk ``number``'s vectors (c, D), memory-mapped (read on demand, not copied into RAM)."""

@@ -6,7 +6,7 @@
     index.add(items); index.delete(["/photos/old.png"]); index.refresh()   # image folders
 
 Every write builds the whole new folder beside the old one and swaps it in
-(:mod:`mmssl.index.atomic_folder`), so a crash mid-write leaves the previous index loadable.
+(:mod:`mmssl.io`), so a crash mid-write leaves the previous index loadable.
 
 Deletes: Flat and IVF remove ids from FAISS and rows from SQLite. HNSW graphs cannot remove ids, so
 their deletes are tombstones (``deleted = 1``) filtered out at search time; once tombstones exceed
@@ -29,7 +29,7 @@ import faiss
 import numpy as np
 
 from mmssl.index import faiss_index
-from mmssl.index.atomic_folder import recover_folder, replace_folder, temp_folder, writer_lock
+from mmssl.index.lock import writer_lock
 from mmssl.index.embedding import DEFAULT_BATCH_SIZE, check_model_for_kind, embed_batches
 from mmssl.index.errors import (REBUILD_HINT, IndexCorruptError, IndexModelMismatchError, IndexNeedsModelError,
                                 IndexNotFoundError, QueryShapeError)
@@ -38,6 +38,7 @@ from mmssl.index.items import IndexItem, file_sha1
 from mmssl.index.layout import FAISS_FILE, META_FILE, index_folder
 from mmssl.index.manifest import IndexManifest, read_manifest, rebuild_command, write_manifest
 from mmssl.index.metadata import MetadataStore
+from mmssl.io import recover_folder, replace_folder, temp_folder
 
 FILTER_CACHE_SIZE = 32  # dict filters whose matching ids are kept (a UI repeats its filters)
 

@@ -3,8 +3,8 @@
     <indexes root>/            PROJECT_ROOT/indexes, or $MMSSL_INDEX_DIR
       NAME/                    the index: index.faiss, meta.sqlite, manifest.json
       .NAME.build/             a build's resumable embedding chunks (mmssl.index.chunks)
-      .NAME.tmp-<pid>/         a write being assembled (mmssl.index.atomic_folder)
-      .NAME.lock               the writer lock (mmssl.index.atomic_folder.writer_lock)
+      .NAME.tmp-<pid>/         a write being assembled (mmssl.io.temp_folder)
+      .NAME.lock               the writer lock (mmssl.index.lock.writer_lock)
 
 A name is a folder under the root; anything with a path separator is a folder as given.
 """

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from mmssl.index.errors import REBUILD_HINT, IndexCorruptError, IndexNotFoundError
 from mmssl.index.layout import MANIFEST_FILE, index_folder
+from mmssl.io import write_json
 
 FORMAT_VERSION = 1
 
@@ -49,10 +49,7 @@ class IndexManifest:
 
 def write_manifest(manifest: IndexManifest, folder: Path) -> None:
     """Write ``<folder>/manifest.json`` atomically (temp + rename)."""
-    path = Path(folder) / MANIFEST_FILE
-    tmp = path.with_name(f".{MANIFEST_FILE}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(asdict(manifest), indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_json(Path(folder) / MANIFEST_FILE, asdict(manifest), indent=2, sort_keys=True)
 
 
 def rebuild_command(name: str, manifest: IndexManifest | None = None) -> str:

@@ -4,7 +4,7 @@ Shared vocabulary: ``distance`` (:data:`~mmssl.losses.distances.DISTANCES`), ``r
 (``"mean" | "sum" | "none"`` over the valid terms), ``margin``, ``temperature``; labelled losses
 take ``(embeddings (B, D), labels (B,))``, paired ones ``(first (B, D), second (B, D))``.
 Terms that do not exist (a batch of 1, no positive, no negative) give 0 with a zero gradient.
-Cross-process gathers live in :mod:`mmssl.train.distributed`.
+Cross-process gathers live in :mod:`mmssl.distributed`.
 """
 
 from mmssl.losses.contrastive import ContrastiveLoss, contrastive_loss, contrastive_loss_from_pairs

@@ -38,7 +38,7 @@ def check_embeddings(name: str, x: torch.Tensor, ndim: int = 2) -> None:
 
 
 def _all_finite(x: torch.Tensor) -> bool:
-    """True when ``x`` has no NaN/inf; ``aminmax`` propagates NaN and is ~4x cheaper than
+    """True when ``x`` has no NaN/inf; ``aminmax`` propagates NaN and is cheaper than
     ``isfinite(x).all()`` (no boolean copy of ``x``)."""
     low, high = torch.aminmax(x.detach())
     return bool(torch.isfinite(low) & torch.isfinite(high))

@@ -7,7 +7,7 @@
   ``logit_scale = 1 / temperature`` (tested). :class:`SymmetricInfoNCELoss` stores the *log*
   logit scale as CLIP does (init ``log(1/0.07)``), clamps the scale at 100 in ``forward`` (so no
   optimiser hook is needed) and can gather the global batch through
-  :mod:`mmssl.train.distributed`, either full global logits or open_clip's "local loss".
+  :mod:`mmssl.distributed`, either full global logits or open_clip's "local loss".
 * :func:`nt_xent_loss`: SimCLR's NT-Xent, the 2N-view case: 2N L2-normalised views, each view's
   positive is its partner and the other 2N-2 views are negatives. Equals
   ``pytorch_metric_learning.losses.NTXentLoss`` with labels ``cat([arange(N), arange(N)])``
@@ -31,10 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from mmssl.distributed import all_gather_no_grad, all_gather_with_grad, is_distributed, local_row_offset
 from mmssl.losses.checks import check_embeddings, check_labels, check_positive, check_same_dim, check_same_shape
 from mmssl.losses.pairs import lowest
 from mmssl.losses.reduction import reduce_losses
-from mmssl.train.distributed import all_gather_no_grad, all_gather_with_grad, is_distributed, local_row_offset
 
 
 def info_nce_loss(
@@ -199,7 +199,7 @@ class SymmetricInfoNCELoss(nn.Module):
             on a rank is its local share; its mean over ranks is the global loss.
         reduction: as in :func:`symmetric_info_nce_loss`.
 
-    Gradients under ``gather`` follow :mod:`mmssl.train.distributed`: with DDP's gradient
+    Gradients under ``gather`` follow :mod:`mmssl.distributed`: with DDP's gradient
     averaging, parameter gradients equal one process on the concatenated batch.
     """
 

@@ -11,20 +11,17 @@ so the one trainer trains all of them and any checkpoint initialises a dual-enco
 * relation (:mod:`~mmssl.pretext.relation`): ``rotation`` (RotNet), ``jigsaw`` (3x3, maximal Hamming);
 * hybrid (:mod:`~mmssl.pretext.vqvae`): ``vqvae`` (EMA codebook + transformer prior), ``vqgan``.
 
-:mod:`~mmssl.pretext.towers` adds the towers these need (``gpt``, ``wavenet``, ``pixelcnn-32``,
-``vq-encoder-32``) to :data:`mmssl.encoders.TOWERS`; importing this package registers them.
-:mod:`~mmssl.pretext.registry` holds ``METHODS``, the run config and :func:`pretrain`.
+The towers these need (``gpt``, ``wavenet``, ``pixelcnn-32``, ``vq-encoder-32``) live with every
+other tower in :data:`mmssl.encoders.TOWERS` (:mod:`mmssl.encoders.pretext_towers`).
+:mod:`~mmssl.pretext.registry` holds ``METHODS`` and :func:`build_method`; the run recipe (config,
+:func:`~mmssl.recipes.pretext.pretrain`) is :mod:`mmssl.recipes.pretext`.
 """
 
-from mmssl.pretext.towers import register_pretext_towers
-
-register_pretext_towers()
-
-from mmssl.pretext.autoregressive import BidirectionalLM, NextTokenPrediction, PixelCNN  # noqa: E402
-from mmssl.pretext.masked import MaskedAutoencoder, MaskedLanguageModel  # noqa: E402
-from mmssl.pretext.registry import METHODS, PretextRun, build_method, pretext_run_defaults, pretrain  # noqa: E402
-from mmssl.pretext.relation import JigsawPuzzle, RotationPrediction  # noqa: E402
-from mmssl.pretext.vqvae import VQVAE  # noqa: E402
+from mmssl.pretext.autoregressive import BidirectionalLM, NextTokenPrediction, PixelCNN
+from mmssl.pretext.masked import MaskedAutoencoder, MaskedLanguageModel
+from mmssl.pretext.registry import METHODS, build_method
+from mmssl.pretext.relation import JigsawPuzzle, RotationPrediction
+from mmssl.pretext.vqvae import VQVAE
 
 __all__ = [
     "METHODS",
@@ -35,10 +32,6 @@ __all__ = [
     "MaskedLanguageModel",
     "NextTokenPrediction",
     "PixelCNN",
-    "PretextRun",
     "RotationPrediction",
     "build_method",
-    "pretext_run_defaults",
-    "pretrain",
-    "register_pretext_towers",
 ]

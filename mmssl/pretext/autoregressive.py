@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmssl.encoders.code import reverse_padded
+from mmssl.encoders.pretext_towers import WaveNetTower, decode_bytes
 from mmssl.encoders.tower import Tower
 
 
@@ -183,8 +184,6 @@ def sample_tokens(method: NextTokenPrediction, prompts: list[str], max_new_token
 
 def decode_sample(encoder: Tower, ids: list[int]) -> str:
     """Text of sampled ids: bytes for ``wavenet``, the code tokenizer's decoder otherwise."""
-    from mmssl.pretext.towers import WaveNetTower, decode_bytes
-
     if isinstance(encoder, WaveNetTower):
         return decode_bytes(ids)
     return encoder.tokenizer.decode(ids, skip_special_tokens=True)

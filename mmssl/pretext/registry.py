@@ -1,40 +1,31 @@
-"""Every pretext method by name, its typed run config, and :func:`pretrain` (corpus -> Trainer -> checkpoint).
+"""Every pretext method by name: ``METHODS[name]`` gives how to build it around a tower, its default
+encoder tower, its data (images or strings) and its learning rate. :func:`build_method` builds one.
 
-``METHODS[name]`` gives the method's class, its default encoder tower and its data (images or
-strings). A run is a :class:`PretextRun` (JSON/YAML file and ``--flags`` via :mod:`mmssl.config`):
-
-    python -m mmssl pretrain rotation --train.max-steps 500 --train.run-dir runs/rotation
-    python scripts/pretrain.py mlm --text captions --corpora emoji
-
-The run folder is a normal trainer run (``checkpoints/``, ``metrics.csv``, ``curves.png``); code
-towers also get ``tokenizer.json`` beside it. Each checkpoint's ``encoder.*`` tensors initialise the
-tower in a dual encoder: ``TowerConfig(name=<encoder>, pretrained="runs/rotation")``. After training,
-``samples.txt`` or ``samples.png`` shows what a generative method learned.
+The run recipe (typed run config, corpus -> Trainer -> checkpoint) is :mod:`mmssl.recipes.pretext`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable, Literal
+from dataclasses import dataclass
+from typing import Any, Callable, Literal
 
 from torch import nn
 
 from mmssl.encoders.tower import TowerConfig
+from mmssl.kinds import MODALITY_IMAGE, MODALITY_TEXT
 from mmssl.pretext.autoregressive import BidirectionalLM, NextTokenPrediction, PixelCNN
 from mmssl.pretext.data import TextSource
-from mmssl.pretext.masked import MAEConfig, MaskedAutoencoder, MaskedLanguageModel, MLMConfig
-from mmssl.pretext.relation import JigsawConfig, JigsawPuzzle, RotationPrediction
-from mmssl.pretext.vqvae import VQVAE, VQVAEConfig
-from mmssl.train.config import TrainConfig
+from mmssl.pretext.masked import MaskedAutoencoder, MaskedLanguageModel
+from mmssl.pretext.relation import JigsawPuzzle, RotationPrediction
+from mmssl.pretext.vqvae import VQVAE
 
 
 @dataclass(frozen=True)
 class MethodSpec:
     """What a method is: how to build it from (encoder, run), its default tower, what it reads."""
 
-    build: Callable[[nn.Module, "PretextRun"], nn.Module]
+    build: Callable[[nn.Module, Any], nn.Module]  # (encoder, run config: mmssl.recipes.pretext.PretextRun)
     encoder: TowerConfig
     data: Literal["images", "text"]
     description: str
@@ -73,38 +64,9 @@ METHODS: dict[str, MethodSpec] = {
 }
 
 
-@dataclass
-class PretextRun:
-    """One pretraining run. ``encoder`` is the tower to pretrain (and later to initialise from)."""
-
-    method: str = "rotation"
-    encoder: TowerConfig = field(default_factory=lambda: TowerConfig(name="resnet-tiny-64"))
-    corpora: list[str] = field(default_factory=lambda: ["emoji"])
-    text: TextSource = "code"  # text methods: what to read (captions: the image corpora's captions)
-    limit: int | None = None  # cap records per corpus (quick runs)
-    tokenizer_vocab_size: int = 8000  # code-tokenizer towers: WordPiece trained on the train split
-    samples: int = 8  # generative methods: samples written after training (0: none)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(run_dir="runs/pretext", max_steps=1000,
-                                                                  batch_size=64, warmup_steps=50))
-    mlm: MLMConfig = field(default_factory=MLMConfig)
-    mae: MAEConfig = field(default_factory=MAEConfig)
-    jigsaw: JigsawConfig = field(default_factory=JigsawConfig)
-    vqvae: VQVAEConfig = field(default_factory=VQVAEConfig)
-
-
-def pretext_run_defaults(method: str) -> PretextRun:
-    """The default run of ``method``: its encoder, corpora, learning rate and run folder."""
-    if method not in METHODS:
-        raise KeyError(f"unknown pretext method {method!r}; known: {', '.join(METHODS)}")
-    spec = METHODS[method]
-    corpora = ["code"] if spec.data == "text" and spec.text != "captions" else ["emoji"]
-    return PretextRun(method=method, encoder=dataclasses.replace(spec.encoder), corpora=corpora, text=spec.text,
-                      train=TrainConfig(run_dir=f"runs/pretext-{method}", max_steps=1000, batch_size=64,
-                                        lr=spec.lr, warmup_steps=50))
-
-
-def build_method(run: PretextRun, tokenizer=None) -> nn.Module:
-    """The method module of ``run`` around a freshly built ``run.encoder`` tower."""
+def build_method(run, tokenizer=None) -> nn.Module:
+    """The method module of ``run`` (a :class:`mmssl.recipes.pretext.PretextRun`: its ``method``,
+    ``encoder`` and method options) around a freshly built ``run.encoder`` tower."""
     from mmssl.encoders.registry import build_tower
 
     if run.method not in METHODS:
@@ -113,85 +75,8 @@ def build_method(run: PretextRun, tokenizer=None) -> nn.Module:
     encoder = build_tower(run.encoder, tokenizer)
     if encoder.locked:
         raise ValueError("the encoder to pretrain is locked (encoder.locked = true); nothing would learn")
-    wanted = "image" if spec.data == "images" else "text"
+    wanted = MODALITY_IMAGE if spec.data == "images" else MODALITY_TEXT
     if encoder.modality != wanted:
         raise ValueError(f"{run.method} reads {spec.data}, but tower {run.encoder.name!r} encodes {encoder.modality}; "
                          f"its default tower is {spec.encoder.name!r}")
     return spec.build(encoder, run)
-
-
-def _records(run: PretextRun) -> list[dict]:
-    from mmssl.data.corpus import load_corpus
-
-    records = []
-    for name in run.corpora:
-        ds = load_corpus(name, "train")
-        if run.limit is not None:
-            ds = ds.select(range(min(run.limit, len(ds))))
-        records += ds.to_list()
-    return records
-
-
-def build_pretext_data(run: PretextRun, method: nn.Module, records: list[dict]):
-    """(dataset, collate_fn) for ``run`` from train-split ``records``."""
-    from mmssl.pretext.data import ImageDataset, TextDataset, TokenizingCollator, texts_of
-
-    if METHODS[run.method].data == "images":
-        from mmssl.data.pairs import load_images
-
-        images = load_images([r["image"] for r in records])
-        return ImageDataset(images, method.encoder.transform(train=True)), None
-    return TextDataset(texts_of(records, run.text)), TokenizingCollator(method.encoder.tokenize)
-
-
-def pretrain(run: PretextRun, records: list[dict] | None = None) -> Path:
-    """Train ``run`` to ``run.train.max_steps``; returns the run folder (its checkpoints hold ``encoder.*``).
-
-    Args:
-        run: the run config.
-        records: train records to use instead of ``run.corpora``'s train split (your own data):
-            dicts with ``image`` (a file path) for image methods, ``code`` and ``docstring`` (or
-            ``text``/``captions`` for ``text="captions"``) for text methods.
-    """
-    from mmssl.encoders import needs_code_tokenizer, save_code_tokenizer, takes_code_tokenizer, train_code_tokenizer
-    from mmssl.encoders.code import keep_code_tokenizer
-    from mmssl.pretext.data import texts_of
-    from mmssl.train.trainer import Trainer, seed_everything
-
-    seed_everything(run.train.seed)
-    run_dir = Path(run.train.run_dir)
-    records = _records(run) if records is None else records
-    tokenizer = None
-    if needs_code_tokenizer(run.encoder):
-        tokenizer_file = run_dir / "tokenizer.json"
-        if run.train.resume and tokenizer_file.is_file():
-            from mmssl.encoders import load_code_tokenizer
-
-            tokenizer = load_code_tokenizer(tokenizer_file)
-        else:
-            texts = texts_of(records, "captions" if run.text == "captions" else "code+docstring")
-            tokenizer = train_code_tokenizer(texts, vocab_size=run.tokenizer_vocab_size)
-            save_code_tokenizer(tokenizer, tokenizer_file)
-    elif takes_code_tokenizer(run.encoder.name):  # its own vocabulary, kept beside the checkpoints
-        keep_code_tokenizer(run.encoder, run_dir)
-    method = build_method(run, tokenizer)
-    dataset, collate = build_pretext_data(run, method, records)
-    trainer = Trainer(run.train, method, dataset, collate_fn=collate,
-                      extra_config={"run": run, "encoder": run.encoder}, kind=f"pretext/{run.method}")
-    trainable = sum(p.numel() for p in method.parameters() if p.requires_grad)
-    encoder_params = sum(p.numel() for p in method.encoder.parameters())
-    print(f"[mmssl] pretext {run.method} on {len(dataset)} {METHODS[run.method].data} items from "
-          f"{', '.join(run.corpora)}; encoder {run.encoder.name} ({encoder_params:,} parameters, "
-          f"{trainable:,} trainable in all); device {trainer.device}")
-    last = trainer.fit()
-    fit = trainer.fit_stats  # this call's steps, every process's samples
-    print(f"[mmssl] {fit.steps} steps in {fit.seconds:.1f} s: {fit.samples_per_s:.1f} samples/s "
-          f"overall, {last.get('samples_per_s', float('nan')):.1f} samples/s in the last window; "
-          f"final loss {last.get('loss', float('nan')):.4f}")
-    if run.samples > 0 and trainer.is_main:
-        from mmssl.pretext.sampling import write_samples
-
-        written = write_samples(method, run_dir, run.samples, seed=run.train.seed)
-        if written is not None:
-            print(f"[mmssl] samples written to {written}")
-    return run_dir

@@ -7,11 +7,12 @@ the other methods are not generative and write nothing.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from mmssl.io import atomic_path, write_text
 
 CODE_PROMPTS = ("def ", "def parse_", "    return ", "class ", "import ", "for i in range(", "if not ", "    # ")
 
@@ -25,9 +26,8 @@ def save_image_grid(images: torch.Tensor, path: str | Path, columns: int = 8) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     grid = make_grid(((images.detach().float().cpu().clamp(-1, 1) + 1) / 2), nrow=columns, padding=2, pad_value=1.0)
     array = (grid * 255).round().byte().permute(1, 2, 0).numpy()  # (H, W, 3)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    Image.fromarray(array).save(tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(array).save(tmp, format="PNG")
     return path
 
 
@@ -51,7 +51,4 @@ def write_samples(method: nn.Module, run_dir: str | Path, count: int = 8, seed: 
         return None
     path = run_dir / "samples.txt"
     body = "".join(f"--- prompt {p!r}\n{t}\n\n" for p, t in zip(prompts, texts))
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(body)
-    os.replace(tmp, path)
-    return path
+    return write_text(path, body)

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mmssl.encoders.tower import Tower
-from mmssl.pretext.towers import ResidualBlock
+from mmssl.encoders.pretext_towers import ResidualBlock
 
 
 @dataclass

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
+
+from mmssl.io import atomic_open, atomic_path
 
 
 def write_metrics_csv(rows: list[dict], path: Path) -> None:
     """One row per logged step, one column per metric ever logged (blank where absent)."""
     columns = ["step"] + sorted({k for r in rows for k in r} - {"step"})
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def plot_curves(rows: list[dict], path: Path, title: str = "") -> None:
@@ -42,7 +41,6 @@ def plot_curves(rows: list[dict], path: Path, title: str = "") -> None:
         ax.axis("off")
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
-    fig.savefig(tmp, dpi=80)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
-    os.replace(tmp, path)

@@ -33,7 +33,7 @@ Methods opt in with four members (:class:`~mmssl.encoders.DualEncoder` has them)
 
 Under torchrun the loss gathers the global batch as usual (the gather's backward runs in step 2
 on every rank at once), and the caller averages parameter gradients over ranks after step 3
-(:func:`mmssl.train.distributed.average_gradients`), as DDP would.
+(:func:`mmssl.distributed.average_gradients`), as DDP would.
 """
 
 from __future__ import annotations

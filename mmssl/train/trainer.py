@@ -9,8 +9,8 @@ checkpoints, metrics and curves, and DistributedDataParallel when launched by ``
 Scaling options (``TrainConfig``): ``grad_cache_chunk`` trains a two-tower contrastive method on
 big batches in chunk-sized memory (:mod:`mmssl.train.gradcache`, exact gradients);
 ``channels_last`` stores conv weights and image batches NHWC (``auto``: on CUDA for methods with
-conv layers; 1.6x faster fwd+bwd for the ResNet image tower on CPU too, where the CLIP recipe turns
-it on); ``compile`` runs the loss through ``torch.compile``. Under torchrun only rank 0 logs and
+conv layers; the ResNet image tower is faster with it on CPU too (README), where the CLIP
+recipe turns it on); ``compile`` runs the loss through ``torch.compile``. Under torchrun only rank 0 logs and
 writes files, and a run resumes on any number of processes (:func:`resume_start`).
 
 Exact resume: the data order is a function of (seed, epoch) and each sample's augmentation RNG a
@@ -36,12 +36,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
+from mmssl.checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint,
+                              set_rng_state, write_latest)
 from mmssl.config import save_config, to_dict
-from mmssl.train.checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, prune_checkpoints,
-                                    save_checkpoint, set_rng_state, write_latest)
+from mmssl.distributed import average_gradients, broadcast_parameters, init_distributed
+from mmssl.kinds import UNNAMED_CHECKPOINT
 from mmssl.train.config import TrainConfig
 from mmssl.train.curves import plot_curves, write_metrics_csv
-from mmssl.train.distributed import average_gradients, broadcast_parameters, init_distributed
 from mmssl.train.gradcache import GradCache
 from mmssl.train.sampler import ResumableSampler, SeededSamples
 
@@ -89,7 +90,7 @@ def use_channels_last(setting: str, method: nn.Module, device: torch.device) -> 
     """``auto``: NHWC on CUDA when the method has 2-D convolutions (cuDNN's fast path); ``on``/``off`` force it.
 
     On CPU ``auto`` stays NCHW, as a method that ``view``s conv outputs in ways NHWC strides forbid would
-    break; the ResNet image tower gains 1.6x on CPU (fwd+bwd, 1 thread), so the CLIP recipe sets ``on``.
+    break; the ResNet image tower trains faster with it on CPU too (README), so the CLIP recipe sets ``on``.
     """
     if setting == "auto":
         return device.type == "cuda" and any(isinstance(m, nn.Conv2d) for m in method.modules())
@@ -159,7 +160,7 @@ class Trainer:
     """
 
     def __init__(self, config: TrainConfig, method: nn.Module, dataset, collate_fn: Callable | None = None,
-                 extra_config: dict | None = None, kind: str = "mmssl"):
+                 extra_config: dict | None = None, kind: str = UNNAMED_CHECKPOINT):
         if config.grad_accum < 1 or config.batch_size < 1 or config.max_steps < 1:
             raise ValueError("batch_size, grad_accum and max_steps must all be >= 1")
         if config.grad_cache_chunk < 0:

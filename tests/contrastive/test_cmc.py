@@ -5,8 +5,8 @@ import torch
 from contrastive_helpers import fixed_batch, train_on
 
 from mmssl.contrastive import CMC, ContrastiveConfig, build_method
-from mmssl.contrastive.pretrain import ContrastiveRun, make_views
 from mmssl.encoders import TowerConfig, build_tower
+from mmssl.recipes.contrastive import ContrastiveRun, make_views
 
 
 def test_image_cmc_contrasts_luma_with_chroma_and_its_loss_falls(emoji_images):

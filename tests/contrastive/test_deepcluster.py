@@ -9,12 +9,12 @@ import pytest
 import torch
 from contrastive_helpers import fixed_batch, train_on
 
+from mmssl.checkpoint import write_latest
 from mmssl.contrastive import DeepCluster, InterCLR, kmeans_assign, normalized_mutual_information
 from mmssl.contrastive.augment import simclr_image_transform
 from mmssl.contrastive.data import ViewDataset, encode_all, one_view, two_views
 from mmssl.contrastive.deepcluster import balanced_order
 from mmssl.encoders import build_tower
-from mmssl.train.checkpoint import write_latest
 from mmssl.train.config import TrainConfig
 from mmssl.train.trainer import Trainer
 

@@ -6,13 +6,13 @@ import json
 import pytest
 import torch
 
+from mmssl.checkpoint import CheckpointError
 from mmssl.cli import main
 from mmssl.contrastive import METHODS, ContrastiveConfig, build_method, view_kind
 from mmssl.contrastive.data import ViewCollator, ViewDataset
-from mmssl.contrastive.pretrain import ContrastiveRun, make_views
 from mmssl.encoders import TowerConfig, build_tower
 from mmssl.encoders.tower import load_encoder_weights
-from mmssl.train.checkpoint import CheckpointError
+from mmssl.recipes.contrastive import ContrastiveRun, make_views
 from mmssl.train.config import TrainConfig
 from mmssl.train.trainer import Trainer
 

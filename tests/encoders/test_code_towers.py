@@ -6,18 +6,19 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from mmssl.encoders import CODE_TOKENIZER_TOWERS, build_tower
+from mmssl.encoders import TOWERS, build_tower, takes_code_tokenizer
 from mmssl.encoders.code import SequencePooling
 
 
-# every code tower with every pooling; MiniLM and the CLIP text tower pool their own way
-PADDING_CASES = [(name, pooling) for name in sorted(CODE_TOKENIZER_TOWERS) for pooling in ("mean", "max", "attention")]
+# every tower over the code tokenizer with every pooling; MiniLM and the CLIP text tower pool their own way
+CODE_TOKEN_TOWERS = sorted(name for name in TOWERS if takes_code_tokenizer(name))
+PADDING_CASES = [(name, pooling) for name in CODE_TOKEN_TOWERS for pooling in ("mean", "max", "attention")]
 PADDING_CASES += [("minilm", "mean"), ("clip-text-tiny", "mean")]
 
 
 @pytest.mark.parametrize(("name", "pooling"), PADDING_CASES)
 def test_padding_does_not_change_features(name, pooling, code_tokenizer, stdlib_pairs):
-    kwargs = {"tokenizer": code_tokenizer, "pooling": pooling} if name in CODE_TOKENIZER_TOWERS else {}
+    kwargs = {"tokenizer": code_tokenizer, "pooling": pooling} if takes_code_tokenizer(name) else {}
     tower = build_tower(name, pretrained="minilm" if name == "minilm" else "scratch", **kwargs).eval()
     short, long = stdlib_pairs[0][0], stdlib_pairs[3][1]  # a docstring and a whole function
     alone = tower.encode([short])

@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
+from mmssl.checkpoint import CheckpointError
 from mmssl.encoders import (DualEncoder, DualEncoderConfig, TowerConfig, build_dual_encoder, build_tower,
                             load_dual_encoder, save_dual_encoder)
 from mmssl.losses import symmetric_info_nce_loss
-from mmssl.train.checkpoint import CheckpointError
 
 
 def _code_config(**item) -> DualEncoderConfig:

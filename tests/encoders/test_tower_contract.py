@@ -7,7 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from mmssl.encoders import CODE_TOKENIZER_TOWERS, TOWERS, Tower, build_tower
+from mmssl.encoders import TOWERS, Tower, build_tower, takes_code_tokenizer
+from mmssl.kinds import IMAGES, TOWER_INPUTS
 
 # ViT-B-32 and the CLIP-B text tower are the full-size ones: batch 1 keeps them at a few seconds
 BATCH = {"vit-b-32": 1, "clip-text-b-32": 1}
@@ -15,7 +16,7 @@ CAPTIONS = ["a red fire truck", "parse a query string into a dict", "def f(x):\n
 
 
 def _build(name: str, code_tokenizer, **overrides) -> Tower:
-    tokenizer = code_tokenizer if name in CODE_TOKENIZER_TOWERS else None
+    tokenizer = code_tokenizer if takes_code_tokenizer(name) else None
     pretrained = "minilm" if name == "minilm" else "scratch"
     return build_tower(name, tokenizer=tokenizer, pretrained=pretrained, **overrides)
 
@@ -30,6 +31,7 @@ def _raw_batch(tower: Tower, size: int) -> list:
 @pytest.mark.parametrize("name", list(TOWERS))
 def test_tower_contract(name, code_tokenizer):
     tower = _build(name, code_tokenizer)
+    assert type(tower) is TOWERS[name].tower_class and tower.reads in TOWER_INPUTS
     batch = BATCH.get(name, 3)
     inputs = tower.prepare(_raw_batch(tower, batch))
 
@@ -72,7 +74,7 @@ def test_tower_contract(name, code_tokenizer):
     assert torch.allclose(encoded, locked_features, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", [n for n in TOWERS if n not in ("vit-tiny-64", "resnet-tiny-64", "vit-b-32")])
+@pytest.mark.parametrize("name", [n for n, registered in TOWERS.items() if registered.reads != IMAGES])
 def test_sequence_tower_truncates_huge_inputs(name, code_tokenizer):
     tower = _build(name, code_tokenizer, max_length=64)
     huge = "def parse_query_string(qs):  return {k: v for k, v in pairs}\n" * 1700  # ~100k characters

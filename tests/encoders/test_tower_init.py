@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
+from mmssl.checkpoint import CheckpointError, save_checkpoint, write_latest
 from mmssl.encoders import build_tower, save_code_tokenizer
-from mmssl.train.checkpoint import CheckpointError, save_checkpoint, write_latest
 
 
 class _Method(nn.Module):
@@ -58,7 +58,7 @@ def test_wrong_checkpoints_raise_clear_errors(code_tokenizer, tmp_path):
         build_tower("vit-tiny-64", pretrained=str(tmp_path / "nowhere"))
 
 
-def test_build_tower_knows_the_pretext_towers_without_importing_them():
+def test_build_tower_knows_the_pretext_towers_without_the_pretext_package():
     """``build_tower``/``load_dual_encoder`` meet ``wavenet``, ``gpt``… in a fresh interpreter."""
     import subprocess
     import sys

@@ -12,7 +12,7 @@ import pytest
 from mmssl.cli import main
 from mmssl.index import (IndexBusyError, IndexCorruptError, IndexExistsError, IndexModelMismatchError, build_index,
                          image_folder_items, load_index)
-from mmssl.index.atomic_folder import writer_lock
+from mmssl.index.lock import writer_lock
 from tests.index.stub_model import StubModel
 from tests.index.test_index_writes import build_photos, make_images
 

@@ -6,8 +6,8 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from mmssl.distributed import all_gather_no_grad, all_gather_with_grad, local_row_offset, world_info
 from mmssl.losses import SymmetricInfoNCELoss
-from mmssl.train.distributed import all_gather_no_grad, all_gather_with_grad, local_row_offset, world_info
 
 WORLD_SIZE = 2
 LOCAL_BATCH = 3

@@ -8,8 +8,9 @@ import torch
 from PIL import Image
 
 from mmssl.encoders import TowerConfig, build_tower
-from mmssl.pretext import METHODS, PretextRun, build_method, pretext_run_defaults, pretrain
+from mmssl.pretext import METHODS, build_method
 from mmssl.pretext.data import ImageDataset, TextDataset, TokenizingCollator
+from mmssl.recipes.pretext import PretextRun, pretext_run_defaults, pretrain
 from mmssl.train.config import TrainConfig
 
 # tiny towers: each method's default family at a size that trains in seconds on one thread

@@ -88,7 +88,7 @@ def test_samplers_produce_images_and_text(code_tokenizer):
     from mmssl.encoders import TowerConfig, build_tower
     from mmssl.pretext import NextTokenPrediction, PixelCNN, VQVAE
     from mmssl.pretext.autoregressive import decode_sample, sample_pixelcnn, sample_tokens
-    from mmssl.pretext.towers import PixelCNNTower
+    from mmssl.encoders.pretext_towers import PixelCNNTower
     from mmssl.pretext.vqvae import VQVAEConfig, sample_vqvae
 
     pixel = PixelCNN(PixelCNNTower(TowerConfig(name="pixelcnn-32", width=8, layers=1), image_size=6, levels=4))

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from mmssl.train.checkpoint import latest_checkpoint, load_checkpoint
+from mmssl.checkpoint import latest_checkpoint, load_checkpoint
 from mmssl.train.config import TrainConfig
 from mmssl.train.trainer import Trainer, seed_everything, use_channels_last
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from mmssl.train.checkpoint import CheckpointError, latest_checkpoint
+from mmssl.checkpoint import CheckpointError, latest_checkpoint
 from mmssl.train.trainer import cosine_with_warmup
 
 sys.path.insert(0, str(Path(__file__).parent))

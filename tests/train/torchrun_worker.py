@@ -23,10 +23,10 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 from tiny_models import stdlib_pairs  # noqa: E402
 
 from mmssl.data.pairs import CodePairs, PairCollator  # noqa: E402
+from mmssl.distributed import broadcast_object, main_process_first, world_info  # noqa: E402
 from mmssl.encoders import (DualEncoderConfig, TowerConfig, build_dual_encoder, load_code_tokenizer,  # noqa: E402
                             save_code_tokenizer, train_code_tokenizer)
 from mmssl.train.config import TrainConfig  # noqa: E402
-from mmssl.train.distributed import broadcast_object, main_process_first, world_info  # noqa: E402
 from mmssl.train.trainer import Trainer, seed_everything  # noqa: E402
 
 LOCAL_BATCH = 8

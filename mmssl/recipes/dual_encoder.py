@@ -15,8 +15,6 @@ resolved config and ``manifest.json`` (command, seed, data hash, throughput, met
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -27,14 +25,13 @@ import torch
 
 from mmssl.config import to_dict
 from mmssl.data.corpus import load_corpus, split_file
+from mmssl.distributed import broadcast_object, init_distributed, main_process_first
 from mmssl.encoders import DualEncoderConfig, TowerConfig, build_dual_encoder, save_dual_encoder, train_code_tokenizer
 from mmssl.encoders.cache import FeatureCache, StateCache
+from mmssl.io import write_json
+from mmssl.kinds import TASK_CODE, TASK_IMAGE_TEXT, dual_encoder_run_checkpoint
 from mmssl.train.config import TrainConfig
-from mmssl.train.distributed import broadcast_object, init_distributed, main_process_first
 from mmssl.train.trainer import Trainer, resolve_device, seed_everything
-
-KIND = {"image-text": "dual_encoder/image-text", "code": "dual_encoder/code"}
-
 
 def _clip_defaults() -> DualEncoderConfig:
     return DualEncoderConfig(query=TowerConfig(name="minilm", pretrained="minilm", locked=True),
@@ -58,7 +55,7 @@ class DualEncoderRun:
     corpora: list[str] = field(default_factory=lambda: ["emoji", "clipart", "stamps", "game-icons"])
     output: str = "models/clip-default"
     model: DualEncoderConfig = field(default_factory=_clip_defaults)
-    # channels_last: NHWC conv weights and images, 1.2-1.5x samples/s for the ResNet image tower on CPU
+    # channels_last: NHWC conv weights and images, faster for the ResNet image tower on CPU (README gives the figure)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(run_dir="runs/clip-default", max_steps=1500,
                                                                    channels_last="on"))
     keyword_prob: float = 0.3  # image-text: chance a sample's caption is a keyword/alias instead of its name
@@ -68,8 +65,8 @@ class DualEncoderRun:
 
 
 def code_run_defaults() -> DualEncoderRun:
-    # ~2/3 of an epoch of the 30,860 train pairs: ~15 min on 2 CPU cores once the frozen states are cached
-    return DualEncoderRun(task="code", corpora=["code"], output="models/code-default", model=_code_defaults(),
+    # about 2/3 of an epoch of the code train split (README: how long `make models` takes)
+    return DualEncoderRun(task=TASK_CODE, corpora=["code"], output="models/code-default", model=_code_defaults(),
                           train=TrainConfig(run_dir="runs/code-default", batch_size=64, max_steps=320, lr=2e-4,
                                             weight_decay=0.01, warmup_steps=20, checkpoint_every=50))
 
@@ -124,7 +121,7 @@ def build_training_set(run: DualEncoderRun, model, records: list[dict]):
     files = [split_file(name, "train") for name in run.corpora]
     query_locked = model.query_tower.locked
     query_tokenize = None if query_locked else model.query_tower.tokenize
-    if run.task == "image-text":
+    if run.task == TASK_IMAGE_TEXT:
         captions = caption_choices(records)
         rows, matrix = None, None
         if query_locked:
@@ -150,7 +147,7 @@ def _code_tokenizer(run: DualEncoderRun, records: list[dict]):
         return None
     texts = []
     for r in records:
-        texts += [r["docstring"], r["code"]] if run.task == "code" else [r["text"]]
+        texts += [r["docstring"], r["code"]] if run.task == TASK_CODE else [r["text"]]
     return train_code_tokenizer(texts, vocab_size=run.tokenizer_vocab_size)
 
 
@@ -171,7 +168,7 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
     with main_process_first():  # under torchrun rank 0 fills the feature caches, then the others read them
         dataset, collate, files = build_training_set(run, model, records)
     trainer = Trainer(run.train, model, dataset, collate_fn=collate,
-                      extra_config={"run": run}, kind=KIND[run.task])
+                      extra_config={"run": run}, kind=dual_encoder_run_checkpoint(run.task))
     if trainer.is_main:
         print(f"[mmssl] training {run.task} dual encoder on {len(dataset)} pairs from {', '.join(run.corpora)}; "
               f"device {trainer.device} x {trainer.world_size} process(es), "
@@ -202,7 +199,7 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
     }
     if run.evaluate:
         manifest["metrics"] = evaluate_trained(run, output)
-    _write_json(output / "manifest.json", manifest)
+    write_json(output / "manifest.json", manifest, indent=2, default=str)
     return output
 
 
@@ -210,12 +207,7 @@ def evaluate_trained(run: DualEncoderRun, folder: Path) -> dict:
     """Test-split metrics of a freshly trained model (baselines included for code)."""
     from mmssl.eval import evaluate as evaluation
 
-    if run.task == "code":
+    if run.task == TASK_CODE:
         return evaluation.evaluate_code(folder, split="test")
     return evaluation.evaluate_image(folder, split="test", corpora=run.corpora)
 
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    os.replace(tmp, path)

@@ -9,7 +9,7 @@ Two questions, asked the same way for every method so their rows are comparable:
    :func:`probe_pretrained_vs_random`.
 2. **Downstream retrieval.** Does starting the dual encoder's item tower from the checkpoint beat
    starting it from scratch at the same training budget? Train the dual-encoder recipe
-   (:mod:`mmssl.train.dual_encoder`) twice — item tower ``pretrained=<checkpoint>`` and
+   (:mod:`mmssl.recipes.dual_encoder`) twice — item tower ``pretrained=<checkpoint>`` and
    ``pretrained="scratch"`` — and score the test split: emoji text→image Recall@10 for image
    towers, CodeSearchNet MRR for code towers. :func:`downstream_pretrained_vs_scratch`.
 
@@ -25,7 +25,7 @@ test items were never seen in pretraining, which uses the train split):
 
 Example::
 
-    from mmssl.eval.pretrain_protocol import load_labelled_task, probe_pretrained_vs_random
+    from mmssl.recipes.pretrain_protocol import load_labelled_task, probe_pretrained_vs_random
     task = load_labelled_task("emoji-category")
     rows = probe_pretrained_vs_random(TowerConfig(name="resnet-tiny-64"), "runs/rotation", task)
     # {"pretrained": {"linear_probe", "knn", ...}, "random": {...}}
@@ -50,6 +50,7 @@ from tokenizers import Tokenizer
 
 from mmssl.encoders.tower import Tower, TowerConfig
 from mmssl.eval.probe import knn_accuracy, linear_probe_accuracy
+from mmssl.kinds import TASK_CODE, TASK_IMAGE_TEXT
 from mmssl.train.config import TrainConfig
 
 
@@ -222,29 +223,29 @@ def downstream_retrieval(item: TowerConfig, task: Literal["image-text", "code"],
     """
     from mmssl.encoders import DualEncoderConfig
     from mmssl.eval.evaluate import evaluate_code, evaluate_image
-    from mmssl.train.dual_encoder import DualEncoderRun, train_dual_encoder
+    from mmssl.recipes.dual_encoder import DualEncoderRun, train_dual_encoder
 
     output = Path(output)
     train = dataclasses.replace(train, run_dir=str(output / "run"), seed=seed)
-    if task == "image-text":
+    if task == TASK_IMAGE_TEXT:
         model = DualEncoderConfig(query=TowerConfig(name="minilm", pretrained="minilm", locked=True), item=item,
                                   embed_dim=128)
-        run = DualEncoderRun(task="image-text", corpora=["emoji"], output=str(output / "model"), model=model,
+        run = DualEncoderRun(task=TASK_IMAGE_TEXT, corpora=["emoji"], output=str(output / "model"), model=model,
                              train=train, limit=limit, evaluate=False)
-    elif task == "code":
+    elif task == TASK_CODE:
         if code_query is None and not item.tokenizer:
             raise ValueError("code downstream runs need item.tokenizer (the tokenizer file the item tower was "
                              "pretrained with) or a code_query tower with its own tokenizer file")
         query = code_query or TowerConfig(name="nbow", max_length=32, tokenizer=item.tokenizer)
         model = DualEncoderConfig(query=query, item=item, embed_dim=128)
-        run = DualEncoderRun(task="code", corpora=["code"], output=str(output / "model"), model=model,
+        run = DualEncoderRun(task=TASK_CODE, corpora=["code"], output=str(output / "model"), model=model,
                              train=train, limit=limit, evaluate=False)
     else:
         raise ValueError(f"task must be 'image-text' or 'code', got {task!r}")
     start = time.perf_counter()
     folder = train_dual_encoder(run, command=["downstream_retrieval"])
     seconds = time.perf_counter() - start
-    if task == "image-text":
+    if task == TASK_IMAGE_TEXT:
         results = evaluate_image(folder, split="test", corpora=["emoji"])
         row = next(r for r in results["rows"] if r["name"] == "model")["text_to_image"]
         metric, value = "emoji text->image R@10", row["recall@10"]

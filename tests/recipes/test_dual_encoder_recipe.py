@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from mmssl.encoders import DualEncoderConfig, TowerConfig, load_dual_encoder
+from mmssl.recipes.dual_encoder import DualEncoderRun, train_dual_encoder
 from mmssl.train.config import TrainConfig
-from mmssl.train.dual_encoder import DualEncoderRun, train_dual_encoder
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +75,7 @@ def test_code_recipe_keeps_the_vocabulary_of_a_pretrained_tower(data_dir, tmp_pa
     from torch import nn
 
     from mmssl.encoders import build_tower, save_code_tokenizer, train_code_tokenizer
-    from mmssl.train.checkpoint import save_checkpoint, write_latest
+    from mmssl.checkpoint import save_checkpoint, write_latest
 
     monkeypatch.setenv("MMSSL_DATA_DIR", str(data_dir))
     pretext_vocab = train_code_tokenizer(["def add(a, b):\n    return a + b", "sum of two numbers"] * 50,

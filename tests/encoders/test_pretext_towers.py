@@ -5,7 +5,7 @@ import torch
 from PIL import Image
 
 from mmssl.encoders import TOWERS, build_tower
-from mmssl.pretext.towers import PRETEXT_TOWERS, PixelCNNTower, decode_bytes, encode_bytes
+from mmssl.encoders.pretext_towers import PixelCNNTower, decode_bytes, encode_bytes
 
 SMALL = {"gpt": dict(width=32, layers=1, heads=2, max_length=32), "wavenet": dict(width=16, layers=4, kernel_size=2),
          "pixelcnn-32": dict(width=16, layers=2, kernel_size=3), "vq-encoder-32": dict(width=16, layers=1)}
@@ -15,7 +15,7 @@ def _build(name, code_tokenizer, **kw):
     return build_tower(name, tokenizer=code_tokenizer if name == "gpt" else None, **{**SMALL[name], **kw})
 
 
-@pytest.mark.parametrize("name", list(PRETEXT_TOWERS))
+@pytest.mark.parametrize("name", list(SMALL))
 def test_registered_tower_contract(name, code_tokenizer, emoji_rgba, code_texts):
     assert name in TOWERS
     tower = _build(name, code_tokenizer)

@@ -25,6 +25,7 @@ from mmssl.contrastive.cmc import CMC
 from mmssl.contrastive.data import ViewCollator, ViewDataset, one_view, two_views
 from mmssl.contrastive.registry import METHODS, ContrastiveConfig, build_method, cmc_views, view_kind
 from mmssl.encoders.tower import Tower, TowerConfig
+from mmssl.kinds import MODALITY_IMAGE, MODALITY_TEXT, contrastive_run_checkpoint
 from mmssl.train.config import TrainConfig
 
 
@@ -70,7 +71,7 @@ def contrastive_run_defaults(method: str) -> ContrastiveRun:
 
 def record_label(record: dict, run: ContrastiveRun) -> str | None:
     """The supervised label of a record: its ``label_field``, else the category (images) or package (code)."""
-    from mmssl.eval.pretrain_protocol import _package
+    from mmssl.recipes.pretrain_protocol import _package
 
     if run.label_field:
         return record.get(run.label_field)
@@ -156,8 +157,8 @@ def pretrain_contrastive(run: ContrastiveRun) -> Path:
     """Pretrain ``run.encoder`` with ``run.method``; returns the run folder (a ``pretrained=`` path)."""
     from mmssl.encoders import build_tower, save_code_tokenizer, takes_code_tokenizer
     from mmssl.encoders.code import keep_code_tokenizer, saved_code_tokenizer
-    from mmssl.train.distributed import broadcast_object, init_distributed
-    from mmssl.train.dual_encoder import train_records
+    from mmssl.distributed import broadcast_object, init_distributed
+    from mmssl.recipes.dual_encoder import train_records
     from mmssl.train.trainer import Trainer, resolve_device, seed_everything
 
     if run.method not in METHODS:
@@ -187,7 +188,7 @@ def pretrain_contrastive(run: ContrastiveRun) -> Path:
         return build_tower(run.encoder, tokenizer)
 
     encoder = make_tower()
-    expected = "image" if run.modality == "image" else "text"
+    expected = MODALITY_IMAGE if run.modality == "image" else MODALITY_TEXT
     if encoder.modality != expected:
         raise ValueError(f"tower {run.encoder.name!r} encodes {encoder.modality}, not {run.modality} items; "
                          "pick a matching --encoder.name")
@@ -199,7 +200,7 @@ def pretrain_contrastive(run: ContrastiveRun) -> Path:
         tokenize = ({view: method.view_encoder(view).tokenize for view in method.views} if isinstance(method, CMC)
                     else {"view1": encoder.tokenize, "view2": encoder.tokenize})
     trainer = Trainer(run.train, method, dataset, collate_fn=ViewCollator(tokenize),
-                      extra_config={"encoder": run.encoder, "run": run}, kind=f"contrastive/{run.method}")
+                      extra_config={"encoder": run.encoder, "run": run}, kind=contrastive_run_checkpoint(run.method))
     print(f"[mmssl] {run.method} on {len(dataset)} {run.modality} items from {', '.join(run.corpora)}; "
           f"tower {run.encoder.name}, device {trainer.device}, "
           f"{sum(p.numel() for p in method.parameters() if p.requires_grad):,} trainable parameters")

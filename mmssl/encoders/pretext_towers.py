@@ -1,4 +1,4 @@
-"""Towers that the pretext tasks need and :mod:`mmssl.encoders` lacks, registered in ``TOWERS``.
+"""Towers built for the pretext tasks (:mod:`mmssl.pretext`), listed in :data:`mmssl.encoders.TOWERS`.
 
 Every one follows the tower contract (:mod:`mmssl.encoders.tower`: ``output_dim``, pooled
 ``forward``, ``prepare``, ``encode``, locking, ``pretrained=<checkpoint>``), so a pretext checkpoint
@@ -15,9 +15,6 @@ initialises it inside a dual encoder like any other tower:
 * ``vq-encoder-32``: the VQ-VAE's convolutional encoder (4x down-sampling, residual blocks); pooled
   by the spatial mean of its (B, width, 8, 8) map.
 
-``build_tower`` registers them (:func:`register_pretext_towers`) the first time it meets a name it
-does not know, so ``load_dual_encoder`` reads a model with a pretext tower without further ado.
-
 Image towers here take any PIL image: ``to_square_rgb`` fits it in the square (aspect kept),
 flattens transparency onto white and converts grayscale/palette images, so odd sizes, ``L`` and
 ``RGBA`` inputs all become (3, S, S).
@@ -25,7 +22,6 @@ flattens transparency onto white and converts grayscale/palette images, so odd s
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Callable
 
 import torch
@@ -36,9 +32,10 @@ from torch import nn
 from torchvision import transforms
 
 from mmssl.data.imageio import to_square_rgb
-from mmssl.encoders.tokenizer import pad_token_rows
 from mmssl.encoders.code import SelfAttentionTower, SequencePooling, resolve_code_tokenizer
+from mmssl.encoders.tokenizer import pad_token_rows
 from mmssl.encoders.tower import Tower, TowerConfig, finish_tower
+from mmssl.kinds import BYTES, IMAGES
 
 # -- sequences ---------------------------------------------------------------------------------
 
@@ -88,6 +85,7 @@ class WaveNetTower(Tower):
     """
 
     modality = "text"
+    reads = BYTES
     causal = True
     vocab_size = BYTE_VOCAB
 
@@ -158,6 +156,7 @@ class SquareImageTower(Tower):
     """Image towers over (3, S, S) tensors in [-1, 1] made by :func:`square_image_transform`."""
 
     modality = "image"
+    reads = IMAGES
     levels: int | None = None
 
     def __init__(self, config: TowerConfig, image_size: int):
@@ -304,20 +303,3 @@ def build_vq_encoder_tower(config: TowerConfig, tokenizer: Tokenizer | None = No
     _no_tokenizer(config, tokenizer)
     return finish_tower(VQEncoderTower(config, image_size), config)
 
-
-PRETEXT_TOWERS = {
-    "gpt": build_gpt_tower,
-    "wavenet": build_wavenet_tower,
-    "pixelcnn-32": partial(build_pixelcnn_tower, image_size=32, levels=8),
-    "vq-encoder-32": partial(build_vq_encoder_tower, image_size=32),
-}
-# towers of PRETEXT_TOWERS that read the code WordPiece tokenizer
-PRETEXT_CODE_TOKENIZER_TOWERS = frozenset({"gpt"})
-
-
-def register_pretext_towers() -> None:
-    """Add :data:`PRETEXT_TOWERS` to :data:`mmssl.encoders.TOWERS` (idempotent)."""
-    from mmssl.encoders.registry import TOWERS
-
-    for name, factory in PRETEXT_TOWERS.items():
-        TOWERS.setdefault(name, factory)

@@ -8,14 +8,15 @@ A checkpoint is a folder ``<run>/checkpoints/step_000200/`` with
 * ``rng.safetensors`` — torch CPU/CUDA generator states; Python and NumPy RNG states go in JSON;
 * ``state.json`` — step, samples seen, scheduler state, resolved config, metrics so far.
 
-It is written to a hidden temp folder and renamed into place, then ``latest`` (a one-line file) is
-replaced atomically, so a kill at any moment leaves the previous checkpoint valid.
+It is written to a temp folder and swapped into place by :func:`mmssl.io.replace_folder` (the old
+folder goes only after the new one is in place), then ``latest`` (a one-line file) is replaced
+atomically; readers call :func:`mmssl.io.recover_folder` first, so a kill at any moment leaves a
+loadable checkpoint.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
 from pathlib import Path
@@ -23,6 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from mmssl.io import recover_folder, replace_folder, temp_folder, write_text
+from mmssl.kinds import UNNAMED_CHECKPOINT
 
 
 class CheckpointError(ValueError):
@@ -72,13 +76,11 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict) -> None:
 
 
 def save_checkpoint(folder: Path, model_state: dict, optimizer_state: dict | None, state: dict) -> Path:
-    """Write a checkpoint folder atomically (temp folder + rename)."""
+    """Write a checkpoint folder atomically (temp folder, then a crash-safe swap)."""
     folder = Path(folder)
-    tmp = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = temp_folder(folder)
     save_file({k: v.detach().cpu().contiguous() for k, v in model_state.items()}, str(tmp / "model.safetensors"),
-              metadata={"format": "pt", "kind": str(state.get("kind", "mmssl"))})
+              metadata={"format": "pt", "kind": str(state.get("kind", UNNAMED_CHECKPOINT))})
     state = dict(state)
     if optimizer_state is not None:
         tensors, meta = _optimizer_split(optimizer_state)
@@ -88,15 +90,13 @@ def save_checkpoint(folder: Path, model_state: dict, optimizer_state: dict | Non
     save_file(rng_tensors, str(tmp / "rng.safetensors"))
     state["rng"] = rng_meta
     (tmp / "state.json").write_text(json.dumps(state, default=str))
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
-    return folder
+    return replace_folder(tmp, folder)
 
 
 def load_checkpoint(folder: Path) -> tuple[dict, dict | None, dict]:
     """Read (model_state, optimizer_state, state) from a checkpoint folder; restores nothing."""
     folder = Path(folder)
+    recover_folder(folder)
     if not (folder / "state.json").exists() or not (folder / "model.safetensors").exists():
         raise CheckpointError(f"{folder} is not a complete mmssl checkpoint (needs state.json and model.safetensors)")
     state = json.loads((folder / "state.json").read_text())
@@ -108,9 +108,7 @@ def load_checkpoint(folder: Path) -> tuple[dict, dict | None, dict]:
 
 
 def write_latest(checkpoints: Path, name: str) -> None:
-    tmp = checkpoints / ".latest.tmp"
-    tmp.write_text(name + "\n")
-    os.replace(tmp, checkpoints / "latest")
+    write_text(Path(checkpoints) / "latest", name + "\n")
 
 
 def latest_checkpoint(checkpoints: Path) -> Path | None:
@@ -119,6 +117,7 @@ def latest_checkpoint(checkpoints: Path) -> Path | None:
     if not pointer.exists():
         return None
     folder = Path(checkpoints) / pointer.read_text().strip()
+    recover_folder(folder)
     return folder if (folder / "state.json").exists() else None
 
 
