@@ -95,11 +95,16 @@ def write_hostile_files(folder: Path) -> dict[str, Path]:
     return {name: folder / name for name in HOSTILE}
 
 
-def rss_mb(pid: int) -> float:
+def proc_status(pid: int, field: str) -> int:
+    """A number from ``/proc/PID/status`` (``VmRSS`` in kB, ``Threads``)."""
     for line in open(f"/proc/{pid}/status"):
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} for process {pid}")
+
+
+def rss_mb(pid: int) -> float:
+    return proc_status(pid, "VmRSS") / 1024
 
 
 class Uploader:
@@ -201,7 +206,7 @@ def main(argv=None) -> int:
         Uploader(warm).search_with(files["good.png"])
         Uploader(warm).search_with(files["truncated.png"])
         warm.close()
-        rss_start = rss_mb(server.pid)
+        rss_start, threads_start = rss_mb(server.pid), proc_status(server.pid, "Threads")
         peak = [rss_start]
         done = threading.Event()
 
@@ -215,7 +220,7 @@ def main(argv=None) -> int:
         done.set()
         sampler.join()
         time.sleep(args.settle)
-        rss_end = rss_mb(server.pid)
+        rss_end, threads_end = rss_mb(server.pid), proc_status(server.pid, "Threads")
     finally:
         server.terminate()
         server.wait(30)
@@ -223,6 +228,7 @@ def main(argv=None) -> int:
     report = {"clients": args.clients, "rounds": args.rounds, "upload_every": args.upload_every, "index_items": items,
               "startup_s": startup, "wall_s": result["wall_s"], "errors": errors, "rss_start_mb": rss_start,
               "rss_peak_mb": peak[0], "rss_end_mb": rss_end, "rss_end_ratio": rss_end / rss_start,
+              "server_threads_start": threads_start, "server_threads_end": threads_end,
               "goal": {"errors": 0, "rss_end_ratio_max": GOAL_RSS_RATIO},
               "met": errors == 0 and rss_end / rss_start <= GOAL_RSS_RATIO, "rows": result["rows"]}
     print(f"soak: {args.clients} clients x {args.rounds} queries, an upload every {args.upload_every}; index of "
@@ -234,7 +240,8 @@ def main(argv=None) -> int:
         for example in r["examples"]:
             print(f"    e.g. {example}")
     print(f"server RSS: {rss_start:.0f} MB at start, {peak[0]:.0f} MB peak, {rss_end:.0f} MB after "
-          f"({100 * (rss_end / rss_start - 1):+.1f} %); errors {errors}; goal {'met' if report['met'] else 'NOT met'}")
+          f"({100 * (rss_end / rss_start - 1):+.1f} %); server threads {threads_start} -> {threads_end}; errors {errors}; "
+          f"goal {'met' if report['met'] else 'NOT met'}")
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(args.output).with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=2) + "\n")

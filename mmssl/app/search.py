@@ -8,8 +8,8 @@ models, clean queries, search text→image, image→image and text→code, build
 
 Every error a user can cause (empty query, unreadable upload, missing index, a folder the operator
 did not allow) raises :class:`UserError` whose message is meant to be shown as is; the UI never
-shows a traceback. Encoding holds a per-model lock (tokenizers are not thread-safe); FAISS search
-and SQLite reads run concurrently.
+shows a traceback. Queries encode side by side without a lock (inference is thread-safe; MiniLM
+serialises only its tokenizer call); each index's lock guards its writes against its searches.
 """
 
 from __future__ import annotations
