@@ -180,10 +180,16 @@ class Index:
     def refresh(self, folder: str | Path | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> RefreshReport:
         """Bring an image-folder index up to date with its folder: add new files, re-embed changed ones
         (mtime changed *and* sha1 changed), drop vanished ones; unchanged files are not re-embedded.
+        A code-folder index re-extracts its project and re-embeds only the functions whose embedded
+        text changed (:mod:`mmssl.index.code_refresh`).
         """
         from mmssl.index.sources import image_record_item
         from mmssl.data.folder import scan_image_folder
 
+        if self.manifest.kind == "code":  # a project folder: see mmssl.index.code_refresh
+            from mmssl.index.code_refresh import refresh_code_index
+
+            return refresh_code_index(self, folder, batch_size)
         if self.manifest.kind != "image":
             raise ValueError(f"refresh works on image-folder indexes; {self.folder} holds {self.manifest.kind} "
                              f"items: rebuild it with `{REBUILD_HINT} ...`")
