@@ -130,6 +130,19 @@ def part_records(part: str, queries: Sequence[dict], corpus_root: str | Path | N
     return out_of_corpus_records([q["repo"] for q in queries if q["part"] == "out-of-corpus"])
 
 
+def subsample_corpus(records: Sequence[dict], queries: Sequence[dict], size: int | None, seed: int = 0) -> list[dict]:
+    """``records`` cut to ``size`` functions: every query target plus a seeded uniform sample of the
+    others, in corpus order (a documented, smaller corpus when embedding the whole one is too slow).
+    ``size=None`` (or one at least the corpus size) keeps them all."""
+    if size is None or size >= len(records):
+        return list(records)
+    keep = set(resolve_targets(queries, records).tolist())
+    others = np.asarray([i for i in range(len(records)) if i not in keep], dtype=np.int64)
+    sample = np.random.default_rng(seed).choice(others, size=max(0, size - len(keep)), replace=False)
+    keep.update(sample.tolist())
+    return [records[i] for i in sorted(keep)]
+
+
 def resolve_targets(queries: Sequence[dict], records: Sequence[dict]) -> np.ndarray:
     """(Q,) index into ``records`` of each query's target, matched by repo, path and func_name (and
     ``line`` when a name occurs twice in a file).
