@@ -67,16 +67,6 @@ def refresh_code_index(index, folder: str | Path | None = None, batch_size: int 
         for row in rows:
             stale_ids.append(row.id)
             report.removed.append(_label(path, func_name))
-    if not (stale_ids or changed or metadata_updates):
-        return report
-    model = index._need_model("refresh") if changed else index.model
-
-    def change(faiss_index, store, manifest):
-        index._remove_from(faiss_index, store, manifest, stale_ids)
-        for item_id, metadata in metadata_updates:
-            store.set_metadata(item_id, metadata)
-        if changed:
-            index._add_into(faiss_index, store, manifest, model, changed, batch_size)
-
-    index._write(change)
+    index._replace_items(stale_ids, changed, batch_size,
+                         [lambda store, i=i, m=m: store.set_metadata(i, m) for i, m in metadata_updates])
     return report

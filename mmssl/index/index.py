@@ -221,21 +221,28 @@ class Index:
             if path not in known:
                 fresh.append(image_record_item(record))
                 report.added.append(path)
-        if not (stale_ids or fresh or mtime_only):
-            return report
+        self._replace_items(stale_ids, fresh, batch_size,
+                            [lambda store, i=i, m=m: store.set_mtime(i, m) for i, m in mtime_only])
+        return report
+
+    # ------------------------------------------------------------------ internals
+
+    def _replace_items(self, stale_ids: Sequence[int], fresh: list[IndexItem], batch_size: int,
+                       updates: Sequence = ()) -> None:
+        """One atomic write of a refresh: drop ``stale_ids``, apply each ``update(store)`` (row edits that
+        need no embedding), embed and add ``fresh``. Nothing to do writes nothing."""
+        if not (stale_ids or fresh or updates):
+            return
         model = self._need_model("refresh") if fresh else self.model
 
         def change(index, store, manifest):
             self._remove_from(index, store, manifest, stale_ids)
-            for item_id, mtime in mtime_only:
-                store.set_mtime(item_id, mtime)
+            for update in updates:
+                update(store)
             if fresh:
                 self._add_into(index, store, manifest, model, fresh, batch_size)
 
         self._write(change)
-        return report
-
-    # ------------------------------------------------------------------ internals
 
     def _add_into(self, index, store, manifest, model, items, batch_size) -> list[int]:
         check_model_for_kind(model, manifest.kind)
