@@ -12,10 +12,15 @@ is chosen on the dev set's dev split and used unchanged everywhere else). Two ev
     (``code`` = docstring cut, ``full`` = name + class + signature + docstring + body).
 
 Embeddings are cached (``<data root>/cache/features`` for MiniLM, ``<data root>/cache/code_search``
-for models): the first run embeds ~17k texts per model on CPU (tens of minutes on 2 busy cores),
-a rerun only scores. Prints a table and writes ``bench/results/code_search.json``.
+for models): the full run embeds ~17k texts per model (5,770 + ~2,700 functions x 2 index texts),
+tens of minutes per model on 2 free cores, a rerun only scores. ``--in-corpus-functions N`` /
+``--out-of-corpus-functions N`` rank over every query target plus a seeded uniform sample of the
+other functions (recorded in the JSON), for machines where that is too slow; the CSN protocol then
+runs on the same in-corpus functions (one group of N). Prints a table and writes
+``bench/results/code_search.json``.
 
-Usage: ``nice -n 15 python bench/code_search.py [--model models/code-default ...] [--fusion minmax|rrf]``
+Usage: ``nice -n 15 python bench/code_search.py [--model models/code-default ...] [--fusion minmax|rrf]
+[--in-corpus-functions 400 --out-of-corpus-functions 300]``
 """
 
 from __future__ import annotations
