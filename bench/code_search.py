@@ -38,8 +38,16 @@ import torch
 from mmssl.eval.codesearchnet import codesearchnet_eval, codesearchnet_mrr
 from mmssl.eval.evaluate import KS, _fmt, _table
 from mmssl.eval.fusion import fuse_scores
-from mmssl.eval.queries import (DEFAULT_QUERY_FILE, evaluate_queries, format_query_table, load_queries, minilm_system,
-                                model_system, part_records, subsample_corpus)
+from mmssl.eval.queries import (
+    DEFAULT_QUERY_FILE,
+    evaluate_queries,
+    format_query_table,
+    load_queries,
+    minilm_system,
+    model_system,
+    part_records,
+    subsample_corpus,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "code_search.json"

@@ -75,8 +75,14 @@ def _cmd_eval(args) -> int:
 
 def _eval_queries(args) -> int:
     """``eval --task code --queries FILE``: full-corpus ranking of developer-style queries."""
-    from mmssl.eval.queries import INDEX_TEXTS, evaluate_queries, format_query_table, load_queries, minilm_system, \
-        model_system
+    from mmssl.eval.queries import (
+        INDEX_TEXTS,
+        evaluate_queries,
+        format_query_table,
+        load_queries,
+        minilm_system,
+        model_system,
+    )
 
     systems = [] if args.no_baselines else [minilm_system(_cache_root(args), args.device or "cpu")]
     if args.model:
@@ -344,8 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--chunk-size", type=int, default=4096, help="items per resumable chunk of embeddings "
                    "(re-running an interrupted build reuses finished chunks; the unit of sharding under torchrun)")
-    for action, text in (("refresh", "re-embed only what changed: files of an image-folder index, functions of a "
-                          "project index"),
+    for action, text in (("refresh", "re-embed only what changed (image-folder files, project functions)"),
                          ("info", "print what an index holds")):
         p = index_sub.add_parser(action, help=text)
         p.add_argument("name", help="index name (indexes/NAME) or a folder path")

@@ -265,7 +265,7 @@ def rank_metrics(scores: np.ndarray, targets: np.ndarray) -> dict:
                           torch.from_numpy(np.asarray(targets, dtype=np.int64)))
     out = {"mrr": mrr_from_ranks(ranks)}
     out.update({f"recall@{k}": v for k, v in recall_from_ranks(ranks, KS).items()})
-    out["num_queries"] = int(len(targets))
+    out["num_queries"] = len(targets)
     return out
 
 

@@ -27,7 +27,8 @@ from mmssl.data.code_text import text_words
 from mmssl.eval.fusion import fuse_scores
 
 SEARCH_MODES = ("hybrid", "dense", "lexical")
-# Chosen on the dev split of mmssl/data/devset/code_queries.jsonl (bench/code_search.py).
+# The weight bench/code_search.py chose for models/code-default on the dev split of the dev set (full index
+# text, min-max fusion); `mmssl search` on a code index defaults to it.
 DEFAULT_LEXICAL_WEIGHT = 0.3
 DEFAULT_CANDIDATES = 100
 LEXICAL_CACHE_SIZE = 8
@@ -51,7 +52,7 @@ class LexicalIndex:
     bm25: object  # mmssl.eval.bm25.BM25Index
 
     @classmethod
-    def from_index(cls, index) -> "LexicalIndex":
+    def from_index(cls, index) -> LexicalIndex:
         from mmssl.eval.bm25 import BM25Index, lexical_terms
 
         rows = index.store.live_rows()

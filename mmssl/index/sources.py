@@ -12,7 +12,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from mmssl.data.code_text import DEFAULT_INDEX_TEXT, check_index_text, index_text, module_of
+from mmssl.data.code_text import (
+    DEFAULT_INDEX_TEXT,
+    check_index_text,
+    index_text,
+    module_of,
+)
 from mmssl.index.items import IndexItem, file_sha1
 
 __all__ = ["code_corpus_items", "code_folder_items", "code_record_item", "image_corpus_items", "image_folder_items",

@@ -11,8 +11,13 @@ import pytest
 from mmssl.data.code import extract_source, group_of, stdlib_dir
 from mmssl.data.reserved import is_reserved_code_package
 from mmssl.data.splits import split_of
-from mmssl.eval.queries import (DEFAULT_QUERY_FILE, load_queries, out_of_corpus_records, package_folder,
-                                resolve_targets)
+from mmssl.eval.queries import (
+    DEFAULT_QUERY_FILE,
+    load_queries,
+    out_of_corpus_records,
+    package_folder,
+    resolve_targets,
+)
 
 _WORD = re.compile(r"[a-z0-9]+")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")

@@ -5,8 +5,14 @@ import numpy as np
 import pytest
 
 from mmssl.eval.fusion import fuse_scores, minmax_rows, ranks_desc
-from mmssl.eval.queries import (DenseSystem, QueryFileError, cached_embeddings, evaluate_queries, rank_metrics,
-                                resolve_targets)
+from mmssl.eval.queries import (
+    DenseSystem,
+    QueryFileError,
+    cached_embeddings,
+    evaluate_queries,
+    rank_metrics,
+    resolve_targets,
+)
 
 RECORDS = [
     {"repo": "tiny", "path": "query.py", "func_name": "parse_query", "line": 1,

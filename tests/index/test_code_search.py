@@ -146,8 +146,8 @@ def test_query_file_reads_lines_and_jsonl(tmp_path):
 
 def test_refresh_reembeds_only_changed_functions(tmp_path, project):
     model = StubModel("code", 16)
-    index = build_index(tmp_path / "idx", model, code_folder_items(project)[0], progress=False,
-                        source=code_folder_items(project)[1])
+    build_index(tmp_path / "idx", model, code_folder_items(project)[0], progress=False,
+                source=code_folder_items(project)[1])
     model.encoded.clear()
     # strings.py: reverse_words changes; checksums.py: add_numbers goes, a new function comes, crc_table moves down
     (project / "strings.py").write_text(STRINGS.replace('" ".join(reversed(words))', '"-".join(reversed(words))'))
