@@ -120,3 +120,15 @@ def test_query_file_errors_name_the_line(tmp_path):
         load_queries(bad)
     with pytest.raises(QueryFileError, match="no query file"):
         load_queries(Path(tmp_path / "none.jsonl"))
+
+
+@pytest.mark.data
+def test_in_corpus_targets_resolve_in_the_built_test_split(queries):
+    """Against the real corpus (make data): each in-corpus target survives deduplication, once."""
+    from mmssl.eval.queries import in_corpus_records
+
+    in_corpus = [q for q in queries if q["part"] == "in-corpus"]
+    records = in_corpus_records()
+    targets = resolve_targets(in_corpus, records)
+    assert len(set(targets.tolist())) == len(in_corpus)
+    assert all(records[i]["split"] == "test" and records[i]["line"] == q["line"] for q, i in zip(in_corpus, targets))
