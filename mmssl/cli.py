@@ -61,6 +61,8 @@ def _cmd_eval(args) -> int:
     from mmssl.eval.evaluate import evaluate_code, evaluate_image, format_table
 
     common = dict(batch_size=args.batch_size, device=args.device, cache_root=_cache_root(args))
+    if args.task == EVAL_CODE and args.queries:
+        return _eval_queries(args)
     if args.task == EVAL_CODE:
         results = evaluate_code(args.model, args.split, _corpus_root(args), baselines=not args.no_baselines,
                                 group_size=args.group_size, **common)
@@ -70,6 +72,28 @@ def _cmd_eval(args) -> int:
                   "costs nothing)", file=sys.stderr)
         results = evaluate_image(args.model, args.split, args.corpora or None, _corpus_root(args), **common)
     print(json.dumps(results, indent=2) if args.json else format_table(results))
+    return 0
+
+
+def _eval_queries(args) -> int:
+    """``eval --task code --queries FILE``: full-corpus ranking of developer-style queries."""
+    from mmssl.eval.queries import (
+        INDEX_TEXTS,
+        evaluate_queries,
+        format_query_table,
+        load_queries,
+        minilm_system,
+        model_system,
+    )
+
+    systems = [] if args.no_baselines else [minilm_system(_cache_root(args), args.device or "cpu")]
+    if args.model:
+        embeddings = _cache_root(args).parent / "code_search" if args.data_dir else None
+        systems.append(model_system(args.model, embeddings, batch_size=args.batch_size, device=args.device,
+                                    feature_cache_root=_cache_root(args)))
+    results = evaluate_queries(load_queries(args.queries), systems, corpus_root=_corpus_root(args),
+                               texts=[args.index_text] if args.index_text else INDEX_TEXTS, fusion=args.fusion)
+    print(json.dumps(results, indent=2) if args.json else format_query_table(results))
     return 0
 
 
@@ -148,9 +172,9 @@ def _index_sources(args, report=None):
     if args.images:
         return image_folder_items(args.images, report)
     if args.project:
-        return code_folder_items(args.project)
+        return code_folder_items(args.project, text=args.index_text, require_docstring=args.documented_only)
     if args.corpus == "code":
-        return code_corpus_items(args.split)
+        return code_corpus_items(args.split, text=args.index_text)
     if args.corpus:
         return image_corpus_items(args.corpus, args.split)
     raise ValueError("say what to index: --images FOLDER, --project FOLDER or --corpus NAME")
@@ -188,22 +212,48 @@ def _cmd_index(args) -> int:
     return 0
 
 
+def _search_mode(args, kind: str) -> str:
+    """--dense-only / --lexical-only / --mode; by default code indexes rank hybrid, image indexes dense."""
+    if args.dense_only and args.lexical_only:
+        raise ValueError("--dense-only and --lexical-only exclude each other; pass one (or neither, for hybrid)")
+    if args.dense_only or args.lexical_only:
+        return "dense" if args.dense_only else "lexical"
+    return args.mode or ("hybrid" if kind == "code" else "dense")
+
+
 def _cmd_search(args) -> int:
     from mmssl.index import index_folder, load_index
+    from mmssl.index.hybrid import read_query_file, search_texts
     from mmssl.model import load_model
 
-    if not args.query.strip():
+    if (args.query is None) == (args.queries is None):
+        raise ValueError("pass exactly one of --query \"...\" or --queries FILE")
+    if args.query is not None and not args.query.strip():
         raise ValueError("the query is empty; type what you are looking for, e.g. --query \"a red fire truck\"")
+    texts = [args.query] if args.query is not None else read_query_file(args.queries)
     folder = index_folder(args.index)
-    model = load_model(args.model or load_index(folder).manifest.model_path)
+    model = load_model(args.model or load_index(folder).manifest.model_path)  # one load for every query
     index = load_index(folder, model=model)  # checks the model is the one that built the index
-    hits = index.search(model.encode_text([args.query]), k=args.k)[0]
+    mode = _search_mode(args, index.manifest.kind)
+    options = {"mode": mode} if args.lexical_weight is None else {"mode": mode, "lexical_weight": args.lexical_weight}
+    results = search_texts(index, model, texts, k=args.k, **options)
     if args.json:
-        print(json.dumps([{"id": h.id, "score": h.score, **h.metadata} for h in hits], ensure_ascii=False, indent=2))
+        def hit_dicts(hits):
+            return [{"id": h.id, "score": h.score, **h.metadata} for h in hits]
+
+        if args.queries is None:
+            print(json.dumps(hit_dicts(results[0]), ensure_ascii=False, indent=2))
+        else:  # one object a line, in query order
+            for text, hits in zip(texts, results):
+                print(json.dumps({"query": text, "hits": hit_dicts(hits)}, ensure_ascii=False))
         return 0
-    for rank, h in enumerate(hits, 1):
-        label = h.metadata.get("func_name") or h.metadata.get("caption") or h.metadata.get("text") or ""
-        print(f"{rank:>3}. {h.score:.3f}  {h.metadata.get('path', '')}  {label}")
+    for text, hits in zip(texts, results):
+        if args.queries is not None:
+            print(f"query: {text}")
+        for rank, h in enumerate(hits, 1):
+            label = h.metadata.get("func_name") or h.metadata.get("caption") or h.metadata.get("text") or ""
+            line = f":{h.metadata['line']}" if h.metadata.get("line") else ""
+            print(f"{rank:>3}. {h.score:.3f}  {h.metadata.get('path', '')}{line}  {label}")
     return 0
 
 
@@ -233,6 +283,13 @@ def _eval_arguments(evaluate: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--no-baselines", action="store_true", help="code: skip BM25 and MiniLM zero-shot")
     evaluate.add_argument("--corpora", nargs="*", help="image corpora (default: every built one)")
     evaluate.add_argument("--group-size", type=int, default=1000, help="code: pairs per CodeSearchNet group")
+    evaluate.add_argument("--queries", help="code: a developer-style query file (JSONL with text, part, split, repo, "
+                          "path, func_name; e.g. mmssl/data/devset/code_queries.jsonl): full-corpus ranking per part "
+                          "and split instead of the CodeSearchNet protocol")
+    evaluate.add_argument("--index-text", choices=("full", "code"), help="code --queries: one index-text variant "
+                          "(default: both; full = name + class + signature + docstring + body, code = docstring cut)")
+    evaluate.add_argument("--fusion", default="minmax", choices=("minmax", "rrf"),
+                          help="code --queries: dense + BM25 fusion of the hybrid rows (weight chosen on dev)")
     evaluate.add_argument("--batch-size", type=int, default=64)
     evaluate.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
     evaluate.add_argument("--data-dir", default=None, help="data root holding corpora/ and cache/ "
@@ -294,14 +351,18 @@ def _index_arguments(index: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="index name (indexes/NAME) or a folder path")
     p.add_argument("--model", required=True, help="model folder, e.g. models/clip-default")
     p.add_argument("--images", help="a folder of your images (png/jpg/webp, optional captions.csv)")
-    p.add_argument("--project", help="a Python project folder (functions with docstrings)")
+    p.add_argument("--project", help="a Python project folder (every function, documented or not)")
+    p.add_argument("--documented-only", action="store_true", help="--project: only functions with a docstring "
+                   "(CodeSearchNet's rule)")
+    p.add_argument("--index-text", default="full", choices=("full", "code"), help="code: what is embedded; full = "
+                   "name + class + signature + docstring + body (default), code = the docstring cut (CSN's form)")
     p.add_argument("--corpus", help="a built corpus: emoji, clipart, stamps, game-icons or code")
     p.add_argument("--split", default="test", help="corpus split (default: test)")
     p.add_argument("--factory", help="FAISS factory string (default: Flat / HNSW32 / IVF,PQ by size)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--chunk-size", type=int, default=4096, help="items per resumable chunk of embeddings "
                    "(re-running an interrupted build reuses finished chunks; the unit of sharding under torchrun)")
-    for action, text in (("refresh", "re-embed only changed files of an image-folder index"),
+    for action, text in (("refresh", "re-embed only what changed (image-folder files, project functions)"),
                          ("info", "print what an index holds")):
         p = index_sub.add_parser(action, help=text)
         p.add_argument("name", help="index name (indexes/NAME) or a folder path")
@@ -310,7 +371,16 @@ def _index_arguments(index: argparse.ArgumentParser) -> None:
 
 def _search_arguments(search: argparse.ArgumentParser) -> None:
     search.add_argument("--index", required=True, help="indexes/NAME (or a name)")
-    search.add_argument("--query", required=True, help="what to look for")
+    search.add_argument("--query", help="what to look for")
+    search.add_argument("--queries", metavar="FILE", help="many queries, one model load: a query a line, or JSONL "
+                        "with 'text'; with --json one object per query a line")
+    search.add_argument("--mode", default=None, choices=("hybrid", "dense", "lexical"),
+                        help="ranking: dense + BM25 fusion, FAISS only, or BM25 only (default: hybrid for code "
+                        "indexes, dense for image indexes)")
+    search.add_argument("--dense-only", action="store_true", help="same as --mode dense")
+    search.add_argument("--lexical-only", action="store_true", help="same as --mode lexical")
+    search.add_argument("--lexical-weight", type=float, default=None, help="hybrid: BM25's weight in [0, 1] "
+                        "(default: the one chosen on the dev set)")
     search.add_argument("-k", type=int, default=10, help="number of results")
     search.add_argument("--model", help="model folder (default: the one recorded in the index manifest)")
     search.add_argument("--json", action="store_true", help="print JSON")

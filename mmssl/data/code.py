@@ -8,7 +8,10 @@ Sources, read in this order (the order decides which copy of a duplicated functi
 3. optionally, the packages installed in this interpreter's site-packages (off by default: they
    differ from machine to machine, so a corpus built with them is not reproducible elsewhere).
 
-A user's own project goes through :func:`extract_folder` with the same rules.
+A user's own project goes through :func:`extract_folder` with the same rules, or with
+``require_docstring=False``, which keeps undocumented functions too (the search index finds them by
+their code and name; everything else -- tests, dunders, stubs, short bodies, duplicates -- still
+goes).
 
 Rules follow CodeSearchNet (Husain et al., 2019, §2.1): top-level functions and methods (nested
 functions stay part of their parent) whose docstring's first paragraph has at least 3 words and
@@ -51,6 +54,7 @@ import tokenize
 import warnings
 import zipfile
 from collections import Counter, defaultdict
+from functools import partial
 from multiprocessing import Pool
 from pathlib import Path, PurePosixPath
 from typing import Iterator
@@ -289,8 +293,14 @@ def _cut_docstring(src: _Source, func_start: int, func_end: int, doc: ast.Expr) 
     return src.text[func_start:start] + src.text[end:func_end]
 
 
-def _extract(text: str, path: str, repo: str) -> tuple[list[dict], list[tuple[str, str]]]:
-    """One file's records and the (reason, where) of everything it skipped; bad input is a skip."""
+def _extract(text: str, path: str, repo: str,
+             require_docstring: bool = True) -> tuple[list[dict], list[tuple[str, str]]]:
+    """One file's records and the (reason, where) of everything it skipped; bad input is a skip.
+
+    ``require_docstring=False`` keeps functions without a docstring (or with a short one) too: a
+    search product finds them by their code and name. Their ``docstring`` is ``""`` (or the short
+    one) and ``code`` equals ``original_string`` when there is no docstring to cut.
+    """
     skips: list[tuple[str, str]] = []
     if is_test_path(path):
         return [], [("test file", f"{repo}:{path}")]
@@ -313,21 +323,22 @@ def _extract(text: str, path: str, repo: str) -> tuple[list[dict], list[tuple[st
             skips.append(("test function", where))
             continue
         docstring = ast.get_docstring(node, clean=True)
-        if not docstring:
+        if not docstring and require_docstring:
             skips.append(("no docstring", where))
             continue
-        summary = first_paragraph(docstring)
-        if len(_WORD.findall(summary)) < MIN_DOCSTRING_WORDS:
+        summary = first_paragraph(docstring or "")
+        if len(_WORD.findall(summary)) < MIN_DOCSTRING_WORDS and require_docstring:
             skips.append(("short docstring (< 3 words)", where))
             continue
         func_start = src.offset(node.lineno, node.col_offset)
         func_end = src.offset(node.end_lineno, node.end_col_offset)
         original = text[func_start:func_end]
-        code = _cut_docstring(src, func_start, func_end, node.body[0])
+        code = _cut_docstring(src, func_start, func_end, node.body[0]) if docstring is not None else original
         if sum(1 for line in io.StringIO(code, newline="") if line.strip()) < MIN_CODE_LINES:
             skips.append(("short function (< 3 lines)", where))
             continue
-        if all(_is_stub(stmt) for stmt in node.body[1:]):  # abstract or placeholder: no code to find
+        body = node.body[1:] if docstring is not None else node.body
+        if all(_is_stub(stmt) for stmt in body):  # abstract or placeholder: no code to find
             skips.append(("stub function (docstring only)", where))
             continue
         indent = text[src.line_bounds(func_start)[0]:func_start]
@@ -351,14 +362,15 @@ def _extract(text: str, path: str, repo: str) -> tuple[list[dict], list[tuple[st
     return records, skips
 
 
-def extract_source(text: str, path: str, repo: str) -> list[dict]:
+def extract_source(text: str, path: str, repo: str, require_docstring: bool = True) -> list[dict]:
     """Records of one file's functions that pass the filters (not deduplicated across files).
 
     Bad input (not Python, a test file) gives ``[]``; nothing is raised. ``path`` is the file's path
     inside its repo (``urllib/parse.py``), which also decides its split group.
+    ``require_docstring=False`` keeps undocumented functions (see :func:`_extract`).
     """
     try:
-        return _extract(text, path, repo)[0]
+        return _extract(text, path, repo, require_docstring)[0]
     except Exception:  # a parser corner we have not met must cost one file, not the corpus
         return []
 
@@ -391,7 +403,7 @@ def _read(container: str | None, member: str) -> bytes:
     return zf.read(member)
 
 
-def _process(task: _Task) -> tuple[list[dict], list[tuple[str, str]]]:
+def _process(task: _Task, require_docstring: bool = True) -> tuple[list[dict], list[tuple[str, str]]]:
     container, member, path, repo = task
     try:
         text = decode_source(_read(container, member))
@@ -400,7 +412,7 @@ def _process(task: _Task) -> tuple[list[dict], list[tuple[str, str]]]:
     except (OSError, zipfile.BadZipFile, KeyError):
         return [], [("unreadable file", f"{repo}:{path}")]
     try:
-        return _extract(text, path, repo)
+        return _extract(text, path, repo, require_docstring)
     except Exception as e:  # never fatal: count it and go on
         return [], [(f"extraction error ({type(e).__name__})", f"{repo}:{path}")]
 
@@ -514,16 +526,18 @@ def _site_packages_tasks(report: CorpusReport, skip_repos: set[str]) -> Iterator
 
 
 def _records(tasks: list[_Task], report: CorpusReport, seen: set[str], *, workers: int = 1,
-             limit: int | None = None, desc: str = "code") -> Iterator[dict]:
+             limit: int | None = None, desc: str = "code", require_docstring: bool = True) -> Iterator[dict]:
     """Extract every task (in order, ``workers`` processes), dropping duplicate code; counts skips."""
+    process = partial(_process, require_docstring=require_docstring)  # picklable for the pool
+
     def results():
         if workers > 1 and len(tasks) > 1:
             # __exit__ terminates the workers, also on an early stop
             with Pool(workers, initializer=_forget_zips) as pool:
-                yield from pool.imap(_process, tasks, chunksize=8)  # imap keeps the task order
+                yield from pool.imap(process, tasks, chunksize=8)  # imap keeps the task order
         else:
             try:
-                yield from map(_process, tasks)
+                yield from map(process, tasks)
             finally:
                 _forget_zips()
 
@@ -548,17 +562,20 @@ def _records(tasks: list[_Task], report: CorpusReport, seen: set[str], *, worker
         stream.close()  # stops the pool now, not whenever the generator is collected
 
 
-def extract_folder(folder: Path, report: CorpusReport, repo: str | None = None) -> Iterator[dict]:
+def extract_folder(folder: Path, report: CorpusReport, repo: str | None = None,
+                   require_docstring: bool = True) -> Iterator[dict]:
     """Records of a user's Python project (deduplicated), with skipped files counted in ``report``.
 
-    ``repo`` defaults to the folder's name; paths are relative to ``folder``.
+    ``repo`` defaults to the folder's name; paths are relative to ``folder``. ``require_docstring``
+    keeps CodeSearchNet's rule (a pair needs a docstring); ``False`` also yields undocumented
+    functions, which a search product finds by their code and name.
     """
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a folder; pass the root of your Python project")
     repo = repo or folder.resolve().name
     tasks = list(_folder_tasks(folder, repo, report))
-    yield from _records(tasks, report, set(), desc=repo)
+    yield from _records(tasks, report, set(), desc=repo, require_docstring=require_docstring)
 
 
 # --------------------------------------------------------------------------------- corpus build

@@ -22,7 +22,7 @@ import os
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
@@ -34,7 +34,7 @@ from mmssl.index.embedding import DEFAULT_BATCH_SIZE, check_model_for_kind, embe
 from mmssl.index.errors import (REBUILD_HINT, IndexCorruptError, IndexModelMismatchError, IndexNeedsModelError,
                                 IndexNotFoundError, QueryShapeError)
 from mmssl.index.filters import Filter, check_filter
-from mmssl.index.items import IndexItem, file_sha1
+from mmssl.index.items import IndexItem, RefreshReport, file_sha1
 from mmssl.index.layout import FAISS_FILE, META_FILE, index_folder
 from mmssl.index.manifest import IndexManifest, read_manifest, rebuild_command, write_manifest
 from mmssl.index.metadata import MetadataStore
@@ -54,14 +54,6 @@ class Hit:
     id: int
     score: float
     metadata: dict
-
-
-@dataclass
-class RefreshReport:
-    added: list[str] = field(default_factory=list)
-    reembedded: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    unchanged: int = 0
 
 
 class Index:
@@ -200,10 +192,16 @@ class Index:
     def refresh(self, folder: str | Path | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> RefreshReport:
         """Bring an image-folder index up to date with its folder: add new files, re-embed changed ones
         (mtime changed *and* sha1 changed), drop vanished ones; unchanged files are not re-embedded.
+        A code-folder index re-extracts its project and re-embeds only the functions whose embedded
+        text changed (:mod:`mmssl.index.code_refresh`).
         """
         from mmssl.index.sources import image_record_item
         from mmssl.data.folder import scan_image_folder
 
+        if self.manifest.kind == "code":  # a project folder: see mmssl.index.code_refresh
+            from mmssl.index.code_refresh import refresh_code_index
+
+            return refresh_code_index(self, folder, batch_size)
         if self.manifest.kind != "image":
             raise ValueError(f"refresh works on image-folder indexes; {self.folder} holds {self.manifest.kind} "
                              f"items: rebuild it with `{REBUILD_HINT} ...`")
@@ -235,21 +233,28 @@ class Index:
             if path not in known:
                 fresh.append(image_record_item(record))
                 report.added.append(path)
-        if not (stale_ids or fresh or mtime_only):
-            return report
+        self._replace_items(stale_ids, fresh, batch_size,
+                            [lambda store, i=i, m=m: store.set_mtime(i, m) for i, m in mtime_only])
+        return report
+
+    # ------------------------------------------------------------------ internals
+
+    def _replace_items(self, stale_ids: Sequence[int], fresh: list[IndexItem], batch_size: int,
+                       updates: Sequence = ()) -> None:
+        """One atomic write of a refresh: drop ``stale_ids``, apply each ``update(store)`` (row edits that
+        need no embedding), embed and add ``fresh``. Nothing to do writes nothing."""
+        if not (stale_ids or fresh or updates):
+            return
         model = self._need_model("refresh") if fresh else self.model
 
         def change(index, store, manifest):
             self._remove_from(index, store, manifest, stale_ids)
-            for item_id, mtime in mtime_only:
-                store.set_mtime(item_id, mtime)
+            for update in updates:
+                update(store)
             if fresh:
                 self._add_into(index, store, manifest, model, fresh, batch_size)
 
         self._write(change)
-        return report
-
-    # ------------------------------------------------------------------ internals
 
     def _add_into(self, index, store, manifest, model, items, batch_size) -> list[int]:
         check_model_for_kind(model, manifest.kind)

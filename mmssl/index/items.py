@@ -44,3 +44,13 @@ def file_sha1(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(SHA1_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+@dataclass
+class RefreshReport:
+    """What a refresh did: paths added, re-embedded and removed, and how many items were unchanged."""
+
+    added: list[str] = field(default_factory=list)
+    reembedded: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: int = 0

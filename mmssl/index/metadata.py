@@ -99,6 +99,10 @@ class MetadataStore:
     def set_mtime(self, item_id: int, mtime: float) -> None:
         self.connection.execute("UPDATE items SET mtime = ? WHERE id = ?", (mtime, item_id))
 
+    def set_metadata(self, item_id: int, metadata: dict) -> None:
+        self.connection.execute("UPDATE items SET meta = ? WHERE id = ?",
+                                (json.dumps(metadata, ensure_ascii=False), item_id))
+
     # ------------------------------------------------------------------ reads
 
     def rows(self, ids: Sequence[int]) -> dict[int, Row]:

@@ -7,19 +7,21 @@ projects and the code corpus. Each returns ``(items, source)``; pass both to ``b
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from mmssl.data.code_text import (
+    DEFAULT_INDEX_TEXT,
+    check_index_text,
+    index_text,
+    module_of,
+)
 from mmssl.index.items import IndexItem, file_sha1
 
-
-def module_of(path: str) -> str:
-    """``"urllib/parse.py"`` -> ``"urllib.parse"``; ``"json/__init__.py"`` -> ``"json"``."""
-    parts = list(PurePosixPath(path.replace(os.sep, "/")).with_suffix("").parts)
-    if parts and parts[-1] == "__init__":
-        parts = parts[:-1]
-    return ".".join(parts)
+__all__ = ["code_corpus_items", "code_folder_items", "code_record_item", "image_corpus_items", "image_folder_items",
+           "image_record_item", "module_of"]
 
 
 def image_record_item(record: dict, sha1: str | None = None) -> IndexItem:
@@ -34,10 +36,18 @@ def image_record_item(record: dict, sha1: str | None = None) -> IndexItem:
     })
 
 
-def code_record_item(record: dict) -> IndexItem:
-    """A CodeSearchNet-style record as an index item (its ``code``, docstring cut, is embedded)."""
+def code_record_item(record: dict, text: str = DEFAULT_INDEX_TEXT) -> IndexItem:
+    """A CodeSearchNet-style record as an index item.
+
+    ``text`` picks what is embedded (:func:`mmssl.data.code_text.index_text`): ``"full"`` (name,
+    class, signature, docstring and body: what a search product needs) or ``"code"`` (the docstring
+    cut, CodeSearchNet's form). ``sha1`` is the hash of that content, so ``Index.refresh`` re-embeds
+    a function exactly when what it embeds changed.
+    """
     path = record["path"]
-    return IndexItem(path=path, content=record["code"], metadata={
+    content = index_text(record, text)
+    sha1 = hashlib.sha1(content.encode("utf-8", errors="surrogatepass")).hexdigest()
+    return IndexItem(path=path, content=content, sha1=sha1, metadata={
         "func_name": record.get("func_name", ""), "signature": record.get("signature", ""),
         "line": record.get("line"), "module": module_of(path), "repo": record.get("repo", ""),
         "docstring": record.get("docstring", ""), "original_string": record.get("original_string", ""),
@@ -63,20 +73,28 @@ def image_corpus_items(name: str, split: str = "test", root: Path | None = None)
     return (image_record_item(r) for r in dataset), {"type": "image-corpus", "corpus": name, "split": split}
 
 
-def code_folder_items(folder: str | Path, repo: str | None = None) -> tuple[Iterator[IndexItem], dict]:
-    """A user's Python project (:func:`mmssl.data.code.extract_folder`, CodeSearchNet rules)."""
+def code_folder_items(folder: str | Path, repo: str | None = None, text: str = DEFAULT_INDEX_TEXT,
+                      require_docstring: bool = False) -> tuple[Iterator[IndexItem], dict]:
+    """A user's Python project (:func:`mmssl.data.code.extract_folder`), undocumented functions included
+    unless ``require_docstring`` (CodeSearchNet's rule); ``text`` as in :func:`code_record_item`.
+    ``Index.refresh`` re-reads the folder with the same options (kept in the returned source)."""
     from mmssl.data.code import extract_folder
     from mmssl.data.report import CorpusReport
 
     folder = Path(folder).expanduser().resolve()
-    records = extract_folder(folder, CorpusReport("code"), repo=repo)
-    return (code_record_item(r) for r in records), {"type": "code-folder", "folder": str(folder)}
+    check_index_text(text)
+    records = extract_folder(folder, CorpusReport("code"), repo=repo, require_docstring=require_docstring)
+    return (code_record_item(r, text) for r in records), {
+        "type": "code-folder", "folder": str(folder), "repo": repo, "index_text": text,
+        "require_docstring": require_docstring}
 
 
-def code_corpus_items(split: str = "test", name: str = "code",
-                      root: Path | None = None) -> tuple[Iterator[IndexItem], dict]:
-    """The built code corpus split."""
+def code_corpus_items(split: str = "test", name: str = "code", root: Path | None = None,
+                      text: str = DEFAULT_INDEX_TEXT) -> tuple[Iterator[IndexItem], dict]:
+    """The built code corpus split; ``text`` as in :func:`code_record_item`."""
     from mmssl.data.corpus import load_corpus
 
+    check_index_text(text)
     dataset = load_corpus(name, split, root)
-    return (code_record_item(r) for r in dataset), {"type": "code-corpus", "corpus": name, "split": split}
+    return (code_record_item(r, text) for r in dataset), {"type": "code-corpus", "corpus": name, "split": split,
+                                                         "index_text": text}

@@ -153,6 +153,19 @@ def test_each_filter_on_a_synthetic_source(tmp_path):
     assert report.examples["test function"] == ["proj:mod.py:29", "proj:mod.py:58"]
 
 
+def test_require_docstring_false_keeps_undocumented_functions(tmp_path):
+    """The search product's extraction: the docstring rules go, every other filter stays."""
+    records = {r["func_name"]: r for r in code.extract_source(SYNTHETIC, "proj/mod.py", "proj", require_docstring=False)}
+    assert set(records) == {"good", "no_doc", "short_doc", "Thing.method", "Thing.outer"}
+    assert records["no_doc"]["docstring"] == "" and records["no_doc"]["code"] == records["no_doc"]["original_string"]
+    assert records["short_doc"]["docstring"] == "Adds them."  # short, kept, and still cut from the code
+    assert "Adds them" not in records["short_doc"]["code"]
+    (tmp_path / "mod.py").write_text(SYNTHETIC)
+    report = CorpusReport("code")
+    assert len(list(code.extract_folder(tmp_path, report, repo="proj", require_docstring=False))) == 5
+    assert "no docstring" not in report.skipped and report.skipped["stub function (docstring only)"] == 1
+
+
 def test_duplicate_code_is_dropped_even_when_reformatted(tmp_path):
     (tmp_path / "a.py").write_text('def f(x):\n    """Double the value given as x."""\n    y = x * 2\n'
                                    '    return y\n')

@@ -1,0 +1,131 @@
+"""Full-corpus query evaluation and score fusion on tiny hand-made data, checked against hand-computed
+ranks."""
+
+import numpy as np
+import pytest
+
+from mmssl.eval.fusion import fuse_scores, minmax_rows, ranks_desc
+from mmssl.eval.queries import (
+    DenseSystem,
+    QueryFileError,
+    cached_embeddings,
+    evaluate_queries,
+    rank_metrics,
+    resolve_targets,
+)
+
+RECORDS = [
+    {"repo": "tiny", "path": "query.py", "func_name": "parse_query", "line": 1,
+     "code": "def parse_query(s):\n    return dict(pair.split('=') for pair in s.split('&'))"},
+    {"repo": "tiny", "path": "proc.py", "func_name": "wait_process", "line": 1,
+     "code": "def wait_process(proc, timeout):\n    return proc.wait(timeout)"},
+    {"repo": "tiny", "path": "files.py", "func_name": "read_file", "line": 1,
+     "code": "def read_file(path):\n    return open(path).read()"},
+]
+QUERIES = [
+    {"text": "wait for a process with timeout", "func_name": "wait_process", "path": "proc.py", "split": "dev"},
+    {"text": "parse query string into dict", "func_name": "parse_query", "path": "query.py", "split": "dev"},
+    # BM25: only parse_query holds "split"; read_file and wait_process tie at 0 -> pessimistic rank 3
+    {"text": "split a string on ampersands", "func_name": "read_file", "path": "files.py", "split": "test"},
+]
+QUERIES = [{**q, "repo": "tiny", "part": "out-of-corpus"} for q in QUERIES]
+
+
+def one_hot_system() -> DenseSystem:
+    """A dense stand-in that always ranks read_file first: the fusion has two different sides."""
+    def docs(texts):
+        return np.asarray([[1.0, 0.0] if "read_file" in t else [0.0, 1.0] for t in texts])
+
+    return DenseSystem("stub", lambda texts: np.tile([1.0, 0.0], (len(texts), 1)), docs)
+
+
+def test_targets_resolve_and_unknown_ones_are_listed():
+    assert resolve_targets(QUERIES, RECORDS).tolist() == [1, 0, 2]
+    with pytest.raises(QueryFileError, match="nope.py:x"):
+        resolve_targets([{**QUERIES[0], "path": "nope.py", "func_name": "x"}], RECORDS)
+
+
+def test_bm25_mrr_equals_the_hand_computed_one():
+    results = evaluate_queries(QUERIES, [], texts=("code",), records={"out-of-corpus": RECORDS})
+    rows = {(r["system"], r["split"]): r for r in results["rows"]}
+    assert rows[("BM25", "dev")]["mrr"] == pytest.approx(1.0)  # ranks 1, 1
+    assert rows[("BM25", "test")]["mrr"] == pytest.approx(1 / 3)  # rank 3
+    assert rows[("BM25", "test")]["recall@1"] == 0.0 and rows[("BM25", "test")]["recall@5"] == 1.0
+    assert results["corpora"]["out-of-corpus"]["num_functions"] == 3
+
+
+def test_dense_and_hybrid_rows_with_the_weight_chosen_on_dev():
+    results = evaluate_queries(QUERIES, [one_hot_system()], texts=("code",), records={"out-of-corpus": RECORDS})
+    rows = {(r["system"], r["split"]): r for r in results["rows"]}
+    # dense: read_file first for every query, the rest tied -> dev ranks 3, 3; test rank 1
+    assert rows[("stub", "dev")]["mrr"] == pytest.approx(1 / 3)
+    assert rows[("stub", "test")]["mrr"] == pytest.approx(1.0)
+    hybrid_dev, hybrid_test = rows[("stub + BM25", "dev")], rows[("stub + BM25", "test")]
+    assert hybrid_dev["lexical_weight"] > 0.5  # BM25 is right on both dev queries: it wins the weight
+    assert hybrid_dev["mrr"] == pytest.approx(1.0)
+    # test: fused = (1-w) * dense + w * bm25; read_file keeps dense 1 and bm25 0 -> below parse_query for w > 0.5
+    assert hybrid_test["mrr"] == pytest.approx(0.5)
+
+
+def test_fusion_with_lexical_weight_zero_ranks_as_dense_and_one_as_lexical():
+    rng = np.random.default_rng(0)
+    dense, lexical = rng.normal(size=(5, 40)), rng.exponential(size=(5, 40))
+    for method in ("minmax", "rrf"):
+        assert (ranks_desc(fuse_scores(dense, lexical, 0.0, method)) == ranks_desc(dense)).all()
+        assert (ranks_desc(fuse_scores(dense, lexical, 1.0, method)) == ranks_desc(lexical)).all()
+        assert not (ranks_desc(fuse_scores(dense, lexical, 0.5, method)) == ranks_desc(dense)).all()
+
+
+def test_minmax_and_rrf_values():
+    assert minmax_rows(np.array([[2.0, 4.0, 3.0], [1.0, 1.0, 1.0]])).tolist() == [[0.0, 1.0, 0.5], [0.0, 0.0, 0.0]]
+    assert ranks_desc(np.array([[0.1, 0.9, 0.5]])).tolist() == [[3, 1, 2]]
+    fused = fuse_scores(np.array([[0.1, 0.9]]), np.array([[5.0, 1.0]]), 0.5, "rrf")
+    assert fused[0].tolist() == pytest.approx([0.5 / 62 + 0.5 / 61, 0.5 / 61 + 0.5 / 62])
+    with pytest.raises(ValueError, match=r"lexical_weight must be in \[0, 1\]"):
+        fuse_scores(np.zeros((1, 2)), np.zeros((1, 2)), 1.5)
+
+
+def test_rank_metrics_counts_ties_against_the_gold():
+    scores = np.array([[0.5, 0.5, 0.1], [0.0, 0.2, 0.9]])
+    metrics = rank_metrics(scores, np.array([0, 2]))
+    assert metrics["mrr"] == pytest.approx((1 / 2 + 1) / 2)
+    assert metrics["recall@1"] == 0.5
+
+
+def test_cached_embeddings_encode_once(tmp_path):
+    calls = []
+
+    def encode(texts):
+        calls.append(list(texts))
+        return np.arange(len(texts) * 2, dtype=np.float32).reshape(len(texts), 2)
+
+    first = cached_embeddings(encode, "model-a", ["x", "y"], tmp_path)
+    again = cached_embeddings(encode, "model-a", ["x", "y"], tmp_path)
+    other = cached_embeddings(encode, "model-b", ["x", "y"], tmp_path)
+    assert calls == [["x", "y"], ["x", "y"]]  # model-b is another key
+    assert (first == again).all() and (first == other).all()
+
+
+def test_cli_eval_queries_ranks_the_corpus_test_split(tmp_path, capsys):
+    """``mmssl eval --task code --queries FILE``: in-corpus queries over ``<data>/corpora/code/test.jsonl``."""
+    import json
+
+    from tiny_models import save_tiny_code_model
+
+    from mmssl.cli import main
+
+    corpus = tmp_path / "data" / "corpora" / "code"
+    corpus.mkdir(parents=True)
+    records = [{**r, "original_string": r["code"], "docstring": ""} for r in RECORDS]
+    (corpus / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("".join(json.dumps({**q, "part": "in-corpus"}) + "\n" for q in QUERIES))
+    model = save_tiny_code_model(tmp_path / "code-tiny")
+    argv = ["eval", "--task", "code", "--queries", str(queries), "--model", str(model), "--no-baselines",
+            "--index-text", "code", "--data-dir", str(tmp_path / "data"), "--device", "cpu", "--json"]
+    assert main(argv) == 0
+    results = json.loads(capsys.readouterr().out)
+    rows = {(r["system"], r["split"]): r for r in results["rows"]}
+    assert rows[("BM25", "dev")]["mrr"] == pytest.approx(1.0) and rows[("BM25", "test")]["mrr"] == pytest.approx(1 / 3)
+    assert {r["system"] for r in results["rows"]} == {"BM25", "model (code-tiny)", "model (code-tiny) + BM25"}
+    assert results["corpora"]["in-corpus"]["num_functions"] == 3
