@@ -35,18 +35,19 @@ import emoji as emoji_package
 
 from mmssl.data import emoji as noto
 from mmssl.data.corpus import count_by_split, finish_build, saved_report, spread_sample
-from mmssl.data.iconify import fetch as fetch_iconify
 from mmssl.data.iconify import (
+    UNREADABLE_SET,
     icon_image,
     list_sets,
+    open_icon_set,
     package_dir,
     package_version,
-    read_icon_set,
     render_icons,
     set_info,
     set_summary,
     usable_icons,
 )
+from mmssl.data.iconify import fetch as fetch_iconify
 from mmssl.data.licences import licence_problem
 from mmssl.data.paths import corpus_dir
 from mmssl.data.report import CorpusReport
@@ -204,11 +205,8 @@ def build_emoji_artworks(package: Path, out_dir: Path, config: EmojiArtworksConf
 
 def _read_artwork(prefix, path, config, report, by_sequence, by_name, order):
     """(the artwork's entry for the report, its kept (artwork, name, svg, emoji) icons)."""
-    try:
-        data = read_icon_set(path)
-    except (OSError, ValueError):
-        report.skip("set: unreadable JSON", prefix)
-        return {"status": "set: unreadable JSON"}, []
+    if (data := open_icon_set(prefix, path, report)) is None:
+        return {"status": UNREADABLE_SET}, []
     info, entry = set_info(data), set_summary(prefix, data)
     if (problem := licence_problem(info)):
         report.skip(f"set: {problem}", prefix)

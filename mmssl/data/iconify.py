@@ -73,6 +73,21 @@ def read_icon_set(path: Path) -> dict:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+UNREADABLE_SET = "set: unreadable JSON"
+
+
+def open_icon_set(prefix: str, path: Path, report: CorpusReport) -> dict | None:
+    """The set, or None (counted in ``report`` by reason) when its file is not an IconifyJSON object."""
+    try:
+        data = read_icon_set(path)
+    except (OSError, ValueError):  # JSON and UTF-8 errors are ValueErrors
+        data = None
+    if not isinstance(data, dict) or not isinstance(data.get("icons", {}), dict):
+        report.skip(UNREADABLE_SET, prefix)
+        return None
+    return data
+
+
 def set_summary(prefix: str, data: dict) -> dict:
     """What a corpus report records of a set: name, licence (SPDX), author, palette, icon count."""
     from mmssl.data.licences import spdx_of

@@ -36,7 +36,6 @@ resumes where it stopped.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import time
 from dataclasses import dataclass
@@ -45,18 +44,19 @@ from pathlib import Path
 from mmssl.data.clipart import fetch as fetch_english_words
 from mmssl.data.clipart import is_english_word, load_english_words
 from mmssl.data.corpus import count_by_split, finish_build, saved_report
-from mmssl.data.iconify import fetch as fetch_iconify
 from mmssl.data.iconify import (
+    UNREADABLE_SET,
     icon_image,
     list_sets,
+    open_icon_set,
     package_dir,
     package_version,
-    read_icon_set,
     render_icons,
     set_info,
     set_summary,
     usable_icons,
 )
+from mmssl.data.iconify import fetch as fetch_iconify
 from mmssl.data.licences import licence_problem
 from mmssl.data.paths import corpus_dir
 from mmssl.data.report import CorpusReport
@@ -325,11 +325,8 @@ def build_iconsets(package: Path, out_dir: Path, config: IconSetsConfig, english
 def _read_kept_set(prefix: str, path: Path, config: IconSetsConfig, report: CorpusReport,
                    english: frozenset[str]) -> tuple[dict, list[_Icon]]:
     """(the set's entry for the report, its sampled icons); an unusable set gives no icons."""
-    try:
-        data = read_icon_set(path)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        report.skip("set: unreadable JSON", prefix)
-        return {"status": "set: unreadable JSON"}, []
+    if (data := open_icon_set(prefix, path, report)) is None:
+        return {"status": UNREADABLE_SET}, []
     info, entry = set_info(data), set_summary(prefix, data)
     problem = set_problem(prefix, info)
     if problem is None:

@@ -276,3 +276,13 @@ def test_real_package_has_no_reserved_set_and_filters_meaningless_names():
 def test_round_robin_renders_every_sets_first_icons_first():
     assert iconsets.round_robin([["a1", "a2", "a3"], [], ["b1"], ["c1", "c2"]]) == ["a1", "b1", "c1", "a2", "c2", "a3"]
     assert iconsets.round_robin([]) == []
+
+
+def test_make_data_leaves_the_large_corpora_to_their_own_target():
+    from mmssl.data import build
+
+    assert set(build.LARGE_IMAGE_CORPORA) == {"iconsets", "emoji-artworks"} <= set(build.CORPORA)
+    assert not set(build.LARGE_IMAGE_CORPORA) & set(build.DEFAULT_CORPORA)
+    assert set(build.DEFAULT_CORPORA) | set(build.LARGE_IMAGE_CORPORA) == set(build.CORPORA)
+    makefile = (Path(__file__).parents[2] / "Makefile").read_text()
+    assert "\tmmssl data build iconsets emoji-artworks" in makefile.replace("$(PY) -m ", "")
