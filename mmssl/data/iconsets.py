@@ -24,13 +24,13 @@ of the other sets stay as they are, so ``unseen`` measures style generalisation;
 carries ``concept_split`` (its concept's split), so an evaluation can keep only the unseen icons
 whose concept is held out too.
 
-Each set is capped at ``max_icons_per_set`` icons (default 400: ~63k icons of ~200 sets, about ten
-times the pairs of the small corpora, rendered within an hour on 2 shared cores), a deterministic
-sample that takes one icon of every concept before a second style of any; a smaller cap's sample
-is a subset of a larger one's, so cached images stay valid when the cap changes. Icons render
-round-robin over the sets (every set's first icon, then every set's second …), so an interrupted
-build has already cached a complete corpus at a smaller cap. Images are cached under ``images/<prefix>/<name>.png``; an interrupted build
-resumes where it stopped.
+Each set is capped at ``max_icons_per_set`` icons (default 400, sized for rendering on 2 cores;
+README has the measured counts and times), a deterministic sample that takes one icon of every
+concept before a second style of any, and concepts that more sets draw first (many artworks of one
+concept). A smaller cap's sample is a subset of a larger one's, so cached images stay valid when
+the cap changes. Icons render round-robin over the sets (every set's first icon, then every set's
+second …), so an interrupted build has already cached a complete corpus at a smaller cap. Images
+are cached under ``images/<prefix>/<name>.png``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -198,17 +200,20 @@ def _hash(text: str) -> int:
     return int.from_bytes(hashlib.sha1(text.encode("utf-8")).digest()[:8], "big")
 
 
-def concept_first_sample(items: list[tuple[str, str]], limit: int | None, salt: str) -> list[tuple[str, str]]:
-    """Up to ``limit`` ``(name, concept)`` items: one of every concept (in hash order) before a
-    second of any. Deterministic: the same items always give the same sample."""
+def concept_first_sample(items: list[tuple[str, str]], limit: int | None, salt: str,
+                         sets_per_concept: Mapping[str, int] | None = None) -> list[tuple[str, str]]:
+    """Up to ``limit`` ``(name, concept)`` items: one of every concept before a second of any; among
+    concepts, those drawn by more sets first (``sets_per_concept``), so the corpus holds many
+    artworks of one concept; ties in hash order. Deterministic: the same items give the same sample."""
     if limit is None or limit >= len(items):
         return items
+    shared = sets_per_concept or {}
     rank: dict[str, int] = {}
     keyed = []
     for name, concept in sorted(items, key=lambda item: _hash(f"{salt}:{item[0]}")):
-        keyed.append((rank.get(concept, 0), _hash(f"{salt}:{name}"), name, concept))
+        keyed.append((rank.get(concept, 0), -shared.get(concept, 0), _hash(f"{salt}:{name}"), name, concept))
         rank[concept] = rank.get(concept, 0) + 1
-    return [(name, concept) for _, _, name, concept in sorted(keyed)[:max(limit, 0)]]
+    return [(name, concept) for *_, name, concept in sorted(keyed)[:max(limit, 0)]]
 
 
 def round_robin(samples: list[list]) -> list:
@@ -298,11 +303,11 @@ def build_iconsets(package: Path, out_dir: Path, config: IconSetsConfig, english
     """
     started = time.perf_counter()
     report = CorpusReport(CORPUS)
-    sets, samples = {}, []
+    sets, usable = {}, {}
     for prefix, path in list_sets(package, report).items():
-        sets[prefix], sample = _read_kept_set(prefix, path, config, report, english)
-        samples.append(sample)
-    icons = round_robin(samples)
+        sets[prefix], usable[prefix] = _read_kept_set(prefix, path, config, report, english)
+    sets_per_concept = Counter(c for icons in usable.values() for c in {i.concept for i in icons})
+    icons = round_robin([_sample_set(sets[p], icons, config, report, sets_per_concept) for p, icons in usable.items()])
 
     rendered, render_facts = render_icons([(i.prefix, i.name, i.svg) for i in icons], out_dir, report,
                                           desc="rendering icon sets", processes=config.processes)
@@ -324,7 +329,7 @@ def build_iconsets(package: Path, out_dir: Path, config: IconSetsConfig, english
 
 def _read_kept_set(prefix: str, path: Path, config: IconSetsConfig, report: CorpusReport,
                    english: frozenset[str]) -> tuple[dict, list[_Icon]]:
-    """(the set's entry for the report, its sampled icons); an unusable set gives no icons."""
+    """(the set's entry for the report, its captionable icons); an unusable set gives no icons."""
     if (data := open_icon_set(prefix, path, report)) is None:
         return {"status": UNREADABLE_SET}, []
     info, entry = set_info(data), set_summary(prefix, data)
@@ -337,11 +342,21 @@ def _read_kept_set(prefix: str, path: Path, config: IconSetsConfig, report: Corp
         report.skip(problem, prefix)
         return {**entry, "status": problem}, []
     icons = read_set(prefix, data, report, english)
-    by_name = {i.name: i for i in icons}
-    sample = concept_first_sample([(i.name, i.concept) for i in icons], config.max_icons_per_set, prefix)
-    report.extra["not_selected_by_cap"] = report.extra.get("not_selected_by_cap", 0) + len(icons) - len(sample)
     status = UNSEEN_SPLIT if prefix in config.unseen_sets else "kept"
-    return {**entry, "status": status, "usable": len(icons), "selected": len(sample)}, [by_name[n] for n, _ in sample]
+    return {**entry, "status": status, "usable": len(icons)}, icons
+
+
+def _sample_set(entry: dict, icons: list[_Icon], config: IconSetsConfig, report: CorpusReport,
+                sets_per_concept: Mapping[str, int]) -> list[_Icon]:
+    """The set's capped sample (recorded in its report ``entry``)."""
+    if not icons:
+        return []
+    by_name = {i.name: i for i in icons}
+    sample = concept_first_sample([(i.name, i.concept) for i in icons], config.max_icons_per_set, icons[0].prefix,
+                                  sets_per_concept)
+    report.extra["not_selected_by_cap"] = report.extra.get("not_selected_by_cap", 0) + len(icons) - len(sample)
+    entry["selected"] = len(sample)
+    return [by_name[n] for n, _ in sample]
 
 
 def _record(icon: _Icon, unseen: bool, set_entry: dict) -> dict:

@@ -123,6 +123,9 @@ def test_concept_first_sample_takes_every_concept_before_a_second_style():
     assert len(sample) == 4 and {c for _, c in sample} == {"home", "star", "bell"}
     assert sample == concept_first_sample(list(reversed(items)), 4, salt="s")  # deterministic
     assert concept_first_sample(items, None, salt="s") == items
+    shared_first = concept_first_sample(items, 2, salt="s", sets_per_concept={"bell": 7, "star": 3, "home": 1})
+    assert sorted(c for _, c in shared_first) == ["bell", "star"]  # the concepts more sets draw
+    assert set(shared_first) <= set(concept_first_sample(items, 5, salt="s", sets_per_concept={"bell": 7, "star": 3}))
 
 
 @pytest.mark.parametrize("spdx, reason", [
