@@ -46,6 +46,7 @@ from pathlib import Path
 from mmssl.data.clipart import fetch as fetch_english_words
 from mmssl.data.clipart import is_english_word, load_english_words
 from mmssl.data.corpus import count_by_split, finish_build, saved_report
+from mmssl.data.emoji_artworks import ALL_EMOJI_SETS
 from mmssl.data.iconify import (
     UNREADABLE_SET,
     icon_image,
@@ -184,16 +185,10 @@ def set_problem(prefix: str, info: dict) -> str | None:
     """Why a whole set is left out before its icons are read (a ``"set: …"`` reason), or None."""
     if prefix in OTHER_CORPUS_SETS:
         return f"set: its own corpus ({OTHER_CORPUS_SETS[prefix]})"
-    if isinstance(info, dict) and info.get("category") == EMOJI_CATEGORY or prefix in _emoji_sets():
+    if info.get("category") == EMOJI_CATEGORY or prefix in ALL_EMOJI_SETS:
         return "set: emoji artwork (emoji-artworks corpus)"
     problem = licence_problem(info)
     return f"set: {problem}" if problem else None
-
-
-def _emoji_sets() -> frozenset[str]:
-    from mmssl.data.emoji_artworks import ALL_EMOJI_SETS
-
-    return ALL_EMOJI_SETS
 
 
 def _hash(text: str) -> int:
