@@ -2,6 +2,7 @@
 #   make test   venv + requirements + ruff + small data (emoji font, CLDR) + pytest
 #   make demo   venv + the search app on 127.0.0.1:7860 at once; missing default indexes build behind it
 #   make data   fetch the larger sources (apt, npm, pip download) and build every corpus (idempotent)
+#   make data-large  the large training corpora: Iconify icon sets + emoji artworks (~1 h, resumable)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -13,10 +14,10 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install lint test test-data test-browser browser data demo serve models clean-data help
+.PHONY: install lint test test-data test-browser browser data data-large demo serve models clean-data help
 
 help:
-	@sed -n '1,6p' Makefile
+	@sed -n '1,7p' Makefile
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,6 +57,11 @@ test-data: data
 
 data: $(STAMP)
 	$(PY) -m mmssl data build
+
+# ~95k icons of ~200 Iconify sets and 10 emoji artworks (npm @iconify/json, 104 MB): rendered once,
+# cached and resumable; `make data` and `make demo` never wait for it.
+data-large: $(STAMP)
+	$(PY) -m mmssl data build iconsets emoji-artworks
 
 # Retrain the release models with their default recipes on 2 cores: CLIP ~13 min; code ~15 min of
 # training after a one-time ~25 min pass that caches MiniLM's frozen-layer states (data/cache/features).

@@ -23,7 +23,7 @@ def _cmd_data(args) -> int:
         for reason, examples in report.examples.items():
             print(f"  skipped ({reason}): {', '.join(examples)}")
         return 0
-    names = args.names or list(registry.CORPORA)
+    names = args.names or list(registry.DEFAULT_CORPORA)
     if args.data_command == "fetch":
         registry.fetch(names)
         print(f"fetched: {', '.join(names)}")
@@ -262,7 +262,8 @@ def _data_arguments(data: argparse.ArgumentParser) -> None:
     for action, text in (("fetch", "download the offline sources"), ("build", "build corpora (fetches first)"),
                          ("report", "print the table of built corpora")):
         p = data_sub.add_parser(action, help=text)
-        p.add_argument("names", nargs="*", help="corpora (default: all): emoji clipart stamps game-icons code")
+        p.add_argument("names", nargs="*", help="corpora (default: all but the large ones): emoji clipart "
+                       "stamps game-icons code; large: iconsets emoji-artworks")
         p.add_argument("--json", action="store_true", help="print JSON instead of a table")
         if action == "build":
             p.add_argument("--force", action="store_true", help="rebuild even if built")

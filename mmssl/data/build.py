@@ -17,8 +17,14 @@ CORPORA: dict[str, str] = {
     "stamps": "mmssl.data.stamps",
     "game-icons": "mmssl.data.game_icons",
     "code": "mmssl.data.code",
+    "iconsets": "mmssl.data.iconsets",
+    "emoji-artworks": "mmssl.data.emoji_artworks",
 }
 IMAGE_CORPORA = ("emoji", "clipart", "stamps", "game-icons")
+# The large training corpora (~100k icons, a 104 MB download, ~1 h of rendering on 2 cores): built
+# only by name (`make data-large`), never by `make data` or the demo.
+LARGE_IMAGE_CORPORA = ("iconsets", "emoji-artworks")
+DEFAULT_CORPORA = tuple(name for name in CORPORA if name not in LARGE_IMAGE_CORPORA)
 # What `make test` fetches: small sources (the emoji font and CLDR files, ~11 MB). The code corpus's
 # stdlib part needs no fetch; its wheels and the other image sources come with `make data`.
 SMALL_CORPORA = ("emoji",)

@@ -165,12 +165,12 @@ def title_key(title: str) -> str:
     return " ".join(re.sub(r"[\W_]+", " ", title.casefold()).split())
 
 
-def _is_english(word: str, english: frozenset[str], parts: int = 3) -> bool:
+def is_english_word(word: str, english: frozenset[str], parts: int = 3) -> bool:
     """In the word list, or a compound of up to ``parts`` listed words of 4+ letters ("piggybank";
     shorter parts make French words English: "sec" + "ours")."""
     if word in english or (word.endswith("s") and word[:-1] in english):
         return True
-    return parts > 1 and any(word[:i] in english and _is_english(word[i:], english, parts - 1)
+    return parts > 1 and any(word[:i] in english and is_english_word(word[i:], english, parts - 1)
                              for i in range(4, len(word) - 3))
 
 
@@ -180,7 +180,7 @@ def english_share(title: str, english: frozenset[str]) -> float:
     words = [w for w in words if len(w) > 1] or words
     if not words:
         return 0.0
-    return sum(_is_english(w, english) for w in words) / len(words)
+    return sum(is_english_word(w, english) for w in words) / len(words)
 
 
 def is_english_title(title: str, english: frozenset[str]) -> bool:
@@ -194,7 +194,7 @@ def is_english_title(title: str, english: frozenset[str]) -> bool:
         return True
     if share < MIN_ENGLISH_SHARE:
         return False
-    return all(w[0].isupper() for w in words if len(w) > 1 and not _is_english(w.casefold(), english))
+    return all(w[0].isupper() for w in words if len(w) > 1 and not is_english_word(w.casefold(), english))
 
 
 def title_problem(title: str, creator: str, english: frozenset[str], authors: frozenset[str]) -> str | None:

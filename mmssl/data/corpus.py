@@ -23,7 +23,7 @@ from typing import Iterable
 
 from mmssl.data.paths import corpus_dir
 from mmssl.data.report import CorpusReport
-from mmssl.data.splits import SPLITS
+from mmssl.data.splits import ALL_SPLITS, SPLITS
 from mmssl.io import atomic_open
 
 
@@ -31,17 +31,18 @@ class CorpusNotBuiltError(FileNotFoundError):
     """The corpus has not been built yet; the message says which command builds it."""
 
 
-def write_splits(records: Iterable[dict], out_dir: Path) -> dict[str, int]:
+def write_splits(records: Iterable[dict], out_dir: Path, splits: tuple[str, ...] = SPLITS) -> dict[str, int]:
     """Write records to ``<out_dir>/<split>.jsonl`` by their ``split`` field, atomically.
 
     Returns the number of records per split. Each file is written to a temp name and renamed, so
-    a reader never sees a half-written split.
+    a reader never sees a half-written split. ``splits`` adds ``"unseen"`` for the corpora that
+    hold out whole icon sets.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    counts = {s: 0 for s in SPLITS}
+    counts = {s: 0 for s in splits}
     with contextlib.ExitStack() as stack:
-        handles = {s: stack.enter_context(atomic_open(out_dir / f"{s}.jsonl")) for s in SPLITS}
+        handles = {s: stack.enter_context(atomic_open(out_dir / f"{s}.jsonl")) for s in splits}
         for rec in records:
             split = rec["split"]
             handles[split].write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -51,8 +52,8 @@ def write_splits(records: Iterable[dict], out_dir: Path) -> dict[str, int]:
 
 def split_file(name: str, split: str, root: Path | None = None) -> Path:
     """Path of one split's JSONL; raises :class:`CorpusNotBuiltError` with the fix if missing."""
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    if split not in ALL_SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(ALL_SPLITS)}")
     folder = Path(root) if root is not None else corpus_dir(name)
     path = folder / f"{split}.jsonl"
     if not path.exists():
@@ -93,16 +94,26 @@ def saved_report(out_dir: Path, limit: int | None) -> CorpusReport | None:
     return None
 
 
-def finish_build(records: list[dict], report: CorpusReport, out_dir: Path, started: float, **extra) -> CorpusReport:
+def finish_build(records: list[dict], report: CorpusReport, out_dir: Path, started: float,
+                 splits: tuple[str, ...] = SPLITS, **extra) -> CorpusReport:
     """Write the splits, record groups per split, ``extra`` and the build time in the report, save it.
 
     ``started`` is the build's ``time.perf_counter()`` at its start.
     """
-    report.pairs = write_splits(records, out_dir)
+    report.pairs = write_splits(records, out_dir, splits)
     report.extra.update({
-        "groups_per_split": {s: len({r["group"] for r in records if r["split"] == s}) for s in SPLITS},
+        "groups_per_split": {s: len({r["group"] for r in records if r["split"] == s}) for s in splits},
         **extra,
         "build_seconds": round(time.perf_counter() - started, 2),
     })
     report.save(out_dir / "report.json")
     return report
+
+
+def count_by_split(records: list[dict], field: str) -> dict[str, dict[str, int]]:
+    """``{value of field: {split: records}}``, e.g. pairs per icon set and split."""
+    out: dict[str, dict[str, int]] = {}
+    for r in records:
+        counts = out.setdefault(r[field], {})
+        counts[r["split"]] = counts.get(r["split"], 0) + 1
+    return out

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,7 +51,13 @@ DEB_SOURCES = {
     # An English word list (SCOWL, 100k words): tells English clipart titles from Italian/French ones.
     "english-words": DebSource("wamerican", ("usr/share/dict/american-english",)),
 }
-NPM_SOURCES = {"game-icons": "@iconify-json/game-icons@1.2.4"}
+NPM_SOURCES = {
+    "game-icons": "@iconify-json/game-icons@1.2.4",
+    # Every Iconify icon set in one pinned package (104 MB download, 465 MB unpacked): the same
+    # data as the ~240 split ``@iconify-json/*`` packages, with their licences and versions in
+    # ``collections.json``. One pin makes the large corpora reproducible.
+    "iconify-json": "@iconify/json@2.2.535",
+}
 
 
 def _run(cmd: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -99,8 +106,11 @@ def fetch_deb(source: DebSource, force: bool = False) -> Path:
     return dest
 
 
-def fetch_npm(spec: str, force: bool = False) -> Path:
-    """``npm pack`` one package (``name@version``) and unpack it into ``data/raw/npm/<name>``."""
+def fetch_npm(spec: str, force: bool = False, exclude: Callable[[str], bool] | None = None) -> Path:
+    """``npm pack`` one package (``name@version``) and unpack it into ``data/raw/npm/<name>``.
+
+    ``exclude(member_path)`` -> True leaves that tar member out (reserved icon sets never land on disk).
+    """
     name = spec.rsplit("@", 1)[0] if spec.count("@") > (1 if spec.startswith("@") else 0) else spec
     dest = raw_dir("npm") / name.replace("/", "__")
     recover_folder(dest)
@@ -116,7 +126,8 @@ def fetch_npm(spec: str, force: bool = False) -> Path:
             raise FetchError(f"npm pack {spec} failed: {proc.stderr.strip()[-500:]}")
         staging = temp_folder(dest)
         with tarfile.open(tgz[0]) as tar:
-            tar.extractall(staging, filter="data")
+            members = [m for m in tar.getmembers() if exclude is None or not exclude(m.name)]
+            tar.extractall(staging, members=members, filter="data")
         (staging / ".fetched").write_text(tgz[0].name + "\n")
         replace_folder(staging, dest)
     return dest

@@ -18,13 +18,13 @@ names describe nothing.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
 
 from mmssl.data.corpus import finish_build, saved_report, spread_sample
 from mmssl.data.fetch import NPM_SOURCES, fetch_npm
+from mmssl.data.iconify import read_icon_set, usable_icons
 from mmssl.data.paths import corpus_dir, raw_dir
 from mmssl.data.render import RenderJob, render_images
 from mmssl.data.report import CorpusReport
@@ -33,7 +33,6 @@ from mmssl.data.splits import split_of
 CORPUS = "game-icons"
 _NON_DESCRIPTIVE = re.compile(r"^abstract-\d+$")
 _VARIANT_NUMBER = re.compile(r"-\d+$")
-_TRANSFORMS = ("rotate", "hFlip", "vFlip")  # Iconify icon transforms; none in this set
 
 
 def package_dir() -> Path:
@@ -45,17 +44,13 @@ def fetch() -> None:
     fetch_npm(NPM_SOURCES["game-icons"])
 
 
-def icon_svg(icon: dict, default_width: int = 512, default_height: int = 512) -> str:
-    """A standalone black SVG document for one Iconify icon entry (``body`` and optional box)."""
-    left, top = icon.get("left", 0), icon.get("top", 0)
-    width, height = icon.get("width", default_width), icon.get("height", default_height)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="{left} {top} {width} {height}" color="#000">{icon["body"]}</svg>')
-
-
 def caption_of(name: str) -> str:
     """``"carnivorous-plant"`` -> ``"carnivorous plant"``."""
     return name.replace("-", " ")
+
+
+def _non_descriptive(name: str) -> str | None:
+    return "non-descriptive name (abstract-NNN)" if _NON_DESCRIPTIVE.match(name) else None
 
 
 def group_of(name: str) -> str:
@@ -77,24 +72,9 @@ def build(out_dir: Path | None = None, *, force: bool = False, limit: int | None
 
     started = time.perf_counter()
     fetch()
-    data = json.loads((package_dir() / "icons.json").read_text(encoding="utf-8"))
-    width, height = data.get("width", 512), data.get("height", 512)
+    data = read_icon_set(package_dir() / "icons.json")
     report = CorpusReport(CORPUS)
-    for alias in sorted(data.get("aliases", {})):
-        report.skip("alias of another icon", alias)
-
-    icons = []  # (name, svg markup)
-    for name, icon in sorted(data["icons"].items()):
-        if icon.get("hidden"):
-            report.skip("hidden (deprecated) icon", name)
-        elif _NON_DESCRIPTIVE.match(name):
-            report.skip("non-descriptive name (abstract-NNN)", name)
-        elif any(icon.get(t) for t in _TRANSFORMS):
-            report.skip("unsupported icon transform", name)
-        elif not isinstance(icon.get("body"), str) or not icon["body"].strip():
-            report.skip("empty icon body", name)
-        else:
-            icons.append((name, icon_svg(icon, width, height)))
+    icons = usable_icons(data, report, default_size=512, skip_name=_non_descriptive)  # (name, svg markup)
     found = len(icons)
     if limit is not None and limit < len(icons):
         report.extra["not_selected_by_limit"] = len(icons) - limit

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mmssl.data.splits import SPLITS
+from mmssl.data.splits import ALL_SPLITS, SPLITS, UNSEEN_SPLIT
 from mmssl.io import write_json
 
 
@@ -64,11 +64,13 @@ class CorpusReport:
 
 
 def format_reports(reports: list[CorpusReport]) -> str:
-    """A plain-text table: corpus, pairs per split, total, skipped by reason."""
-    head = f"{'corpus':<12}{'train':>8}{'valid':>8}{'test':>8}{'total':>8}  skipped"
+    """A plain-text table: corpus, pairs per split (``unseen`` only if a corpus has it), total,
+    skipped by reason."""
+    splits = ALL_SPLITS if any(UNSEEN_SPLIT in r.pairs for r in reports) else SPLITS
+    head = f"{'corpus':<15}" + "".join(f"{s:>8}" for s in splits) + f"{'total':>8}  skipped"
     rows = [head, "-" * len(head)]
     for r in reports:
         skipped = ", ".join(f"{k}: {v}" for k, v in sorted(r.skipped.items())) or "-"
-        rows.append(f"{r.corpus:<12}{r.pairs.get('train', 0):>8}{r.pairs.get('valid', 0):>8}"
-                    f"{r.pairs.get('test', 0):>8}{r.total:>8}  {skipped}")
+        counts = "".join(f"{r.pairs.get(s, 0):>8}" for s in splits)
+        rows.append(f"{r.corpus:<15}{counts}{r.total:>8}  {skipped}")
     return "\n".join(rows)

@@ -10,6 +10,10 @@ from __future__ import annotations
 import hashlib
 
 SPLITS = ("train", "valid", "test")
+# Whole icon sets and emoji artworks held out by style: every image of them goes here, whatever its
+# concept (the large image corpora only). Train and valid never hold an image of such a set.
+UNSEEN_SPLIT = "unseen"
+ALL_SPLITS = SPLITS + (UNSEEN_SPLIT,)
 
 
 def split_of(group: str, valid_fraction: float = 0.1, test_fraction: float = 0.2, salt: str = "mmssl") -> str:

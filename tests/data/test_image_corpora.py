@@ -18,6 +18,7 @@ from mmssl.data import clipart, game_icons, render, stamps
 from mmssl.data.clipart import ClipartMeta, clean_title, filter_titles
 from mmssl.data.render import RenderJob, render_images, render_svg
 from mmssl.data.corpus import load_corpus
+from mmssl.data.iconify import icon_svg
 from mmssl.data.report import CorpusReport
 from mmssl.data.splits import SPLITS, split_of
 
@@ -145,7 +146,7 @@ def test_game_icon_names_become_captions():
     assert game_icons.group_of("battery-100") == game_icons.group_of("battery-25") == "battery"
     assert game_icons.group_of("3d-glasses") == "3d-glasses"
 
-    image = render_svg(game_icons.icon_svg(data["icons"]["carnivorous-plant"]).encode())
+    image = render_svg(icon_svg(data["icons"]["carnivorous-plant"]).encode())
     rgb = np.asarray(Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB"))
     assert (rgb.max(axis=2) - rgb.min(axis=2)).max() == 0  # black on white: no colour at all
     assert 0.1 < (rgb[..., 0] < 128).mean() < 0.9
