@@ -13,6 +13,12 @@ from mmssl.app.config import AppConfig
 from mmssl.app.search import SearchService
 
 
+# Sessions whose state Gradio keeps in memory (the page's result list, updated components); the oldest
+# go first. Every API call is a session of its own, so Gradio's default of 10,000 let a busy server's
+# RSS grow with every request until then (bench/soak.py).
+SESSIONS_KEPT = 128
+
+
 def launch(service: SearchService, *, block: bool = True, quiet: bool = False):
     """Launch the page for ``service``; returns the ``gr.Blocks`` (its ``local_url`` says where it listens).
 
@@ -44,6 +50,7 @@ def launch(service: SearchService, *, block: bool = True, quiet: bool = False):
                 auth=credentials, allowed_paths=service.image_folders(), show_error=False,
                 prevent_thread_lock=not block, quiet=quiet, ssr_mode=False, mcp_server=False, css=CSS,
                 footer_links=["api"], max_file_size=int(config.max_upload_mb * 1024 * 1024),
+                state_session_capacity=SESSIONS_KEPT,
                 app_kwargs={"middleware": [Middleware(HttpGuard, service=service, login=credentials is not None)]})
     return demo
 
