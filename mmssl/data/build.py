@@ -21,7 +21,7 @@ CORPORA: dict[str, str] = {
     "emoji-artworks": "mmssl.data.emoji_artworks",
 }
 IMAGE_CORPORA = ("emoji", "clipart", "stamps", "game-icons")
-# The large training corpora (~100k icons, a 104 MB download, ~1 h of rendering on 2 cores): built
+# The large training corpora (~76k icons, a 104 MB download, ~70 min of rendering on 2 cores): built
 # only by name (`make data-large`), never by `make data` or the demo.
 LARGE_IMAGE_CORPORA = ("iconsets", "emoji-artworks")
 DEFAULT_CORPORA = tuple(name for name in CORPORA if name not in LARGE_IMAGE_CORPORA)
