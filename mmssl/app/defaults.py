@@ -26,6 +26,12 @@ def _model(models: dict, path: str):
     return models[path]
 
 
+def _build_model(models: dict, path: str):
+    from mmssl.model import BUILD_ENCODING
+
+    return _model(models, path).with_encoding(BUILD_ENCODING)
+
+
 def needs_build(name: str, model_path: str, models: dict, log=print) -> bool:
     """True when ``indexes/NAME`` is missing or was built with another model than ``model_path`` holds."""
     from mmssl.index import load_index
@@ -63,7 +69,7 @@ def ensure_default_indexes(config: AppConfig, models: dict | None = None, log=pr
             log(f"building indexes/{DEFAULT_IMAGE_INDEX} from {' + '.join(DEFAULT_IMAGE_CORPORA)} (all splits) "
                 f"with {config.image_model} ...")
             items = _corpus_items(image_corpus_items, [(n, s) for n in DEFAULT_IMAGE_CORPORA for s in SPLITS])
-            build_index(DEFAULT_IMAGE_INDEX, _model(models, config.image_model), items,
+            build_index(DEFAULT_IMAGE_INDEX, _build_model(models, config.image_model), items,
                         source={"type": "image-corpus", "corpus": "+".join(DEFAULT_IMAGE_CORPORA), "split": "all"})
             built[DEFAULT_IMAGE_INDEX] = time.perf_counter() - start
             log(f"indexes/{DEFAULT_IMAGE_INDEX}: {len(items)} images in {built[DEFAULT_IMAGE_INDEX]:.0f} s")
@@ -78,7 +84,7 @@ def ensure_default_indexes(config: AppConfig, models: dict | None = None, log=pr
             start = time.perf_counter()
             log(f"building indexes/{DEFAULT_CODE_INDEX} from the code corpus (all splits) with {config.code_model} ...")
             items = _corpus_items(code_corpus_items, [(s,) for s in SPLITS])
-            build_index(DEFAULT_CODE_INDEX, _model(models, config.code_model), items,
+            build_index(DEFAULT_CODE_INDEX, _build_model(models, config.code_model), items,
                         source={"type": "code-corpus", "corpus": "code", "split": "all"})
             built[DEFAULT_CODE_INDEX] = time.perf_counter() - start
             log(f"indexes/{DEFAULT_CODE_INDEX}: {len(items)} functions in {built[DEFAULT_CODE_INDEX]:.0f} s")

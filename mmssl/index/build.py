@@ -37,7 +37,7 @@ import numpy as np
 from mmssl.index import faiss_index
 from mmssl.index.atomic_folder import replace_folder, temp_folder
 from mmssl.index.chunks import DEFAULT_CHUNK_SIZE, ChunkStore, embed_chunk, plan_chunks
-from mmssl.index.embedding import DEFAULT_BATCH_SIZE, check_model_for_kind
+from mmssl.index.embedding import DEFAULT_BATCH_SIZE, check_model_for_kind, model_encoding
 from mmssl.index.errors import EmptyIndexError
 from mmssl.index.index import FAISS_FILE, META_FILE, Index, load_index, now_iso
 from mmssl.index.items import IndexItem
@@ -116,7 +116,7 @@ def build_index(name_or_folder: str | Path, model, items: Iterable[IndexItem], k
         kind: ``"image"``, ``"code"`` or ``"text"``; default from the model (image or code).
         factory: a FAISS factory string (``"Flat"``, ``"HNSW32"``, ``"IVF1024,PQ16"``); default by size
             (:func:`~mmssl.index.faiss_index.choose_factory`).
-        batch_size: items per model call.
+        batch_size: items per forward pass (a chunk is one model call, batched by token length).
         source: how to find the items again, stored in the manifest (``refresh`` reads ``folder``).
         chunk_size: items per chunk file: the most work an interruption loses, and the unit of sharding.
 
@@ -133,7 +133,7 @@ def build_index(name_or_folder: str | Path, model, items: Iterable[IndexItem], k
     check_model_for_kind(model, kind)
     dim = int(model.embed_dim)
     rank, world_size = build_world()
-    work = ChunkStore(work_folder(folder), model.fingerprint, kind, dim)
+    work = ChunkStore(work_folder(folder), model.fingerprint, kind, dim, model_encoding(model))
     tmp = temp_folder(folder) if rank == 0 else None
     try:
         store = MetadataStore(tmp / META_FILE, writable=True) if rank == 0 else None
@@ -175,7 +175,7 @@ def build_index(name_or_folder: str | Path, model, items: Iterable[IndexItem], k
                 model_kind=model.kind, kind=kind, dim=dim, count=count, next_id=count, factory=factory,
                 search_params=faiss_index.default_search_params(factory),
                 corpus_hash=f"sha1:{digest.hexdigest()}", source=source or {}, built_at=built_at,
-                updated_at=built_at, mmssl_version=__version__), tmp)
+                updated_at=built_at, mmssl_version=__version__, encoding=model_encoding(model)), tmp)
             replace_folder(tmp, folder)
             work.remove()
     except BaseException:
