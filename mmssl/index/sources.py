@@ -8,10 +8,31 @@ projects and the code corpus. Each returns ``(items, source)``; pass both to ``b
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from mmssl.index.items import IndexItem, file_sha1
+
+
+class CountedItems:
+    """Index items made from records on demand, whose ``len()`` is known before the first one is
+    made, so a build's progress bar has a total. ``records`` is an iterable (a list, a dataset) or a
+    function returning a fresh iterator (then ``len()`` counts one pass of it, once)."""
+
+    def __init__(self, records: Iterable[dict] | Callable[[], Iterator[dict]], make: Callable[[dict], IndexItem]):
+        self._records, self._make, self._count = records, make, None
+
+    def _fresh(self) -> Iterable[dict]:
+        return self._records() if callable(self._records) else self._records
+
+    def __len__(self) -> int:
+        if self._count is None:
+            records = self._fresh()
+            self._count = len(records) if hasattr(records, "__len__") else sum(1 for _ in records)
+        return self._count
+
+    def __iter__(self) -> Iterator[IndexItem]:
+        return (self._make(record) for record in self._fresh())
 
 
 def module_of(path: str) -> str:
@@ -51,7 +72,7 @@ def image_folder_items(folder: str | Path) -> tuple[Iterator[IndexItem], dict]:
 
     folder = Path(folder).expanduser().resolve()
     records = scan_image_folder(folder)
-    return (image_record_item(r) for r in records), {"type": "image-folder", "folder": str(folder)}
+    return CountedItems(records, image_record_item), {"type": "image-folder", "folder": str(folder)}
 
 
 def image_corpus_items(name: str, split: str = "test", root: Path | None = None) -> tuple[Iterator[IndexItem], dict]:
@@ -59,7 +80,7 @@ def image_corpus_items(name: str, split: str = "test", root: Path | None = None)
     from mmssl.data.corpus import load_corpus
 
     dataset = load_corpus(name, split, root)
-    return (image_record_item(r) for r in dataset), {"type": "image-corpus", "corpus": name, "split": split}
+    return CountedItems(dataset, image_record_item), {"type": "image-corpus", "corpus": name, "split": split}
 
 
 def code_folder_items(folder: str | Path, repo: str | None = None) -> tuple[Iterator[IndexItem], dict]:
@@ -68,8 +89,10 @@ def code_folder_items(folder: str | Path, repo: str | None = None) -> tuple[Iter
     from mmssl.data.report import CorpusReport
 
     folder = Path(folder).expanduser().resolve()
-    records = extract_folder(folder, CorpusReport("code"), repo=repo)
-    return (code_record_item(r) for r in records), {"type": "code-folder", "folder": str(folder)}
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder; pass the root of your Python project")
+    items = CountedItems(lambda: extract_folder(folder, CorpusReport("code"), repo=repo), code_record_item)
+    return items, {"type": "code-folder", "folder": str(folder)}
 
 
 def code_corpus_items(split: str = "test", name: str = "code",
@@ -78,4 +101,4 @@ def code_corpus_items(split: str = "test", name: str = "code",
     from mmssl.data.corpus import load_corpus
 
     dataset = load_corpus(name, split, root)
-    return (code_record_item(r) for r in dataset), {"type": "code-corpus", "corpus": name, "split": split}
+    return CountedItems(dataset, code_record_item), {"type": "code-corpus", "corpus": name, "split": split}
