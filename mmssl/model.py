@@ -53,7 +53,7 @@ FINGERPRINT_CHUNK = 1 << 20
 FP32, FAST = "fp32", "fast"
 ENCODINGS = (FP32, FAST)
 BUILD_ENCODING = FAST  # index builds (CLI, the app's default and folder indexes); the manifest records it
-FAST_MAX_LENGTH = 128  # tokens; chosen by bench/encode.py (MRR vs speed)
+FAST_MAX_LENGTH = 128  # tokens; chosen by bench/encode_lengths.py (MRR vs length), speed in bench/encode.py
 FAST_BATCH_SIZE = 16  # small buckets pad least; larger ones gain nothing on CPU
 PROGRESS_MIN_BATCHES = 8  # a shorter encode shows no bar
 
