@@ -60,7 +60,8 @@ def _cache_root(args):
 def _cmd_eval(args) -> int:
     from mmssl.eval.evaluate import evaluate_code, evaluate_image, format_table
 
-    common = dict(batch_size=args.batch_size, device=args.device, cache_root=_cache_root(args))
+    common = dict(batch_size=args.batch_size, device=args.device, cache_root=_cache_root(args),
+                  encoding=args.encoding)
     if args.task == EVAL_CODE and args.queries:
         return _eval_queries(args)
     if args.task == EVAL_CODE:
@@ -101,7 +102,7 @@ def _cmd_embed(args) -> int:
     from mmssl.embed import embed_file
     from mmssl.model import load_model
 
-    model = load_model(args.model, device=args.device, batch_size=args.batch_size)
+    model = load_model(args.model, device=args.device, batch_size=args.batch_size, encoding=args.encoding)
     output, shape = embed_file(model, args.modality, args.input, args.output)
     print(f"wrote {shape[0]} x {shape[1]} float32 embeddings to {output} ({model.kind} model {model.fingerprint})")
     return 0
@@ -189,7 +190,7 @@ def _cmd_index(args) -> int:
         from mmssl.train.trainer import resolve_device
 
         rank, _ = build_world()  # under torchrun: this process embeds its shard, rank 0 merges
-        model = load_model(args.model, device=resolve_device("auto"))  # CUDA: this rank's GPU
+        model = load_model(args.model, device=resolve_device("auto"), encoding=args.encoding)  # CUDA: this rank's GPU
         from mmssl.data.report import CorpusReport
 
         skipped = CorpusReport("folder")
@@ -203,12 +204,14 @@ def _cmd_index(args) -> int:
     else:
         index = load_index(index_folder(args.name))
         if args.index_command == "refresh":
-            index = load_index(index_folder(args.name), model=load_model(index.manifest.model_path))
+            model = load_model(index.manifest.model_path, encoding=index.manifest.encoding)
+            index = load_index(index_folder(args.name), model=model)
             report = index.refresh()
             print(f"refresh: {len(report.added)} added, {len(report.reembedded)} re-embedded, "
                   f"{len(report.removed)} removed, {report.unchanged} unchanged")
     m = index.manifest
-    print(f"{args.name}: {m.count} {m.kind} items, dim {m.dim}, {m.factory}, model {m.model_path} ({m.model_fingerprint})")
+    print(f"{args.name}: {m.count} {m.kind} items, dim {m.dim}, {m.factory}, model {m.model_path} ({m.model_fingerprint}, "
+          f"{m.encoding})")
     return 0
 
 
@@ -232,7 +235,8 @@ def _cmd_search(args) -> int:
         raise ValueError("the query is empty; type what you are looking for, e.g. --query \"a red fire truck\"")
     texts = [args.query] if args.query is not None else read_query_file(args.queries)
     folder = index_folder(args.index)
-    model = load_model(args.model or load_index(folder).manifest.model_path)  # one load for every query
+    manifest = load_index(folder).manifest
+    model = load_model(args.model or manifest.model_path, encoding=manifest.encoding)  # queries run as the items did
     index = load_index(folder, model=model)  # checks the model is the one that built the index
     mode = _search_mode(args, index.manifest.kind)
     options = {"mode": mode} if args.lexical_weight is None else {"mode": mode, "lexical_weight": args.lexical_weight}
@@ -255,6 +259,12 @@ def _cmd_search(args) -> int:
             line = f":{h.metadata['line']}" if h.metadata.get("line") else ""
             print(f"{rank:>3}. {h.score:.3f}  {h.metadata.get('path', '')}{line}  {label}")
     return 0
+
+
+def _add_encoding_arg(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--encoding", choices=("fp32", "fast"), default=default,
+                        help=f"how the MiniLM towers run: fp32 as trained, fast = truncated shorter in small "
+                        f"token-length buckets (bench/encode.py measures both; default {default})")
 
 
 def _data_arguments(data: argparse.ArgumentParser) -> None:
@@ -292,6 +302,7 @@ def _eval_arguments(evaluate: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--fusion", default="minmax", choices=("minmax", "rrf"),
                           help="code --queries: dense + BM25 fusion of the hybrid rows (weight chosen on dev)")
     evaluate.add_argument("--batch-size", type=int, default=64)
+    _add_encoding_arg(evaluate, "fp32")
     evaluate.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
     evaluate.add_argument("--data-dir", default=None, help="data root holding corpora/ and cache/ "
                           "(default: $MMSSL_DATA_DIR or <project>/data)")
@@ -306,6 +317,7 @@ def _embed_arguments(embed: argparse.ArgumentParser) -> None:
                        "or a folder of images (searched recursively)")
     embed.add_argument("--output", required=True, help="where to write the (N, D) float32 .npy")
     embed.add_argument("--batch-size", type=int, default=64)
+    _add_encoding_arg(embed, "fp32")
     embed.add_argument("--device", default=None, help="cpu, cuda, ... (default: CUDA when present)")
     embed.set_defaults(func=_cmd_embed)
 
@@ -360,7 +372,8 @@ def _index_arguments(index: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", help="a built corpus: emoji, clipart, stamps, game-icons or code")
     p.add_argument("--split", default="test", help="corpus split (default: test)")
     p.add_argument("--factory", help="FAISS factory string (default: Flat / HNSW32 / IVF,PQ by size)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=64, help="items per forward pass (batched by token length)")
+    _add_encoding_arg(p, "fast")  # mmssl.model.BUILD_ENCODING (not imported: the parser stays light)
     p.add_argument("--chunk-size", type=int, default=4096, help="items per resumable chunk of embeddings "
                    "(re-running an interrupted build reuses finished chunks; the unit of sharding under torchrun)")
     for action, text in (("refresh", "re-embed only what changed (image-folder files, project functions)"),

@@ -9,7 +9,20 @@
 The *query* side of every model is natural language (:meth:`RetrievalModel.encode_text`); the
 *item* side is an image tower (image-text models) or a code tower (code models). Lists go in,
 float32 NumPy arrays (N, E) with L2-normalised rows come out, in input order. Encoding is batched,
-in eval mode under ``torch.inference_mode``, on CUDA when present.
+in eval mode under ``torch.inference_mode``, on CUDA when present. Every ``encode_*`` goes through
+one loop (:meth:`RetrievalModel.encode_items`): strings are batched by token length
+(:func:`mmssl.encoders.tower.bucketed_batches`), each batch runs tower + projection, and the rows
+are normalised once, in float32, at the end.
+
+``encoding`` says how the MiniLM towers run on CPU:
+
+* ``"fp32"``: as trained (float32, the tower's own ``max_length``);
+* ``"fast"``: float32 with code and text truncated at :data:`FAST_MAX_LENGTH` tokens, in small
+  token-length buckets. bench/encode.py measures it against fp32 and the other candidates (int8
+  dynamic quantization, ONNX Runtime) and records why this one was kept (bench/results/encode.json).
+
+Both are plain torch, so they run (and agree) on CPU and CUDA. An index records the encoding that
+embedded it; a search runs its model the same way (:meth:`RetrievalModel.with_encoding`).
 
 Images are brought to the corpus format first (fit into a 128 px white square, alpha flattened;
 :func:`mmssl.data.imageio.to_square_rgb`), so a user's photo is seen the way the training images
@@ -18,6 +31,7 @@ were; then the tower's eval transform resizes and normalises it.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.metadata
 import json
@@ -31,17 +45,29 @@ import torch
 from PIL import Image
 
 from mmssl.encoders.dual import DualEncoder, load_dual_encoder
-from mmssl.encoders.text import MINILM_PACKAGE
-from mmssl.encoders.tower import Tower
+from mmssl.encoders.text import MINILM_PACKAGE, MiniLMTower
+from mmssl.encoders.tower import Tower, _to_device, bucketed_batches
 from mmssl.kinds import MODEL_CODE as CODE
 from mmssl.kinds import MODEL_IMAGE_TEXT as IMAGE_TEXT
 
 DEFAULT_BATCH_SIZE = 64
 FINGERPRINT_CHUNK = 1 << 20
+FP32, FAST = "fp32", "fast"
+ENCODINGS = (FP32, FAST)
+BUILD_ENCODING = FAST  # index builds (CLI, the app's default and folder indexes); the manifest records it
+FAST_MAX_LENGTH = 128  # tokens; chosen by bench/encode_lengths.py (MRR vs length), speed in bench/encode.py
+FAST_BATCH_SIZE = 16  # small buckets pad least; larger ones gain nothing on CPU
+PROGRESS_MIN_BATCHES = 8  # a shorter encode shows no bar
 
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_encoding(encoding: str) -> str:
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unknown encoding {encoding!r}; expected one of {', '.join(ENCODINGS)}")
+    return encoding
 
 
 def _check_strings(items, what: str, method: str) -> list[str]:
@@ -67,36 +93,41 @@ class RetrievalModel:
         embed_dim: E, the width of every embedding.
         path: the model folder.
         device: where the towers run.
+        encoding: ``"fp32"`` or ``"fast"`` (see the module docstring).
         dual_encoder: the underlying :class:`~mmssl.encoders.DualEncoder` (eval mode).
     """
 
     def __init__(self, dual_encoder: DualEncoder, path: str | Path, device: torch.device,
-                 batch_size: int = DEFAULT_BATCH_SIZE):
+                 batch_size: int = DEFAULT_BATCH_SIZE, encoding: str = FP32):
         self.dual_encoder = dual_encoder.eval()
         self.path = Path(path)
         self.device = device
         self.batch_size = batch_size
+        self.encoding = check_encoding(encoding)
         self.kind = IMAGE_TEXT if dual_encoder.item_tower.modality == "image" else CODE
         self.embed_dim = int(dual_encoder.embed_dim)
 
     def __repr__(self) -> str:
         config = self.dual_encoder.config
         towers = f"query={config.query.name}, item={config.item.name}" if config is not None else ""
-        return f"RetrievalModel({str(self.path)!r}, kind={self.kind!r}, embed_dim={self.embed_dim}, {towers})"
+        return (f"RetrievalModel({str(self.path)!r}, kind={self.kind!r}, embed_dim={self.embed_dim}, "
+                f"encoding={self.encoding!r}, {towers})")
 
     # ------------------------------------------------------------------ public encoders
 
-    def encode_text(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+    def encode_text(self, texts: Sequence[str], batch_size: int | None = None,
+                    on_batch=None) -> np.ndarray:
         """Natural language (captions, search queries) -> (N, E) float32 unit rows, in order.
+
+        ``on_batch`` (every ``encode_*``): called with each batch's size, e.g. a progress bar's update.
 
         Raises:
             ValueError: a text is empty or whitespace only.
         """
-        texts = _check_strings(texts, "text", "encode_text")
-        return self._encode_strings(self.dual_encoder.query_tower, self.dual_encoder.project_query, texts,
-                                    batch_size)
+        return self.encode_items("query", _check_strings(texts, "text", "encode_text"), batch_size, on_batch)
 
-    def encode_code(self, codes: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+    def encode_code(self, codes: Sequence[str], batch_size: int | None = None,
+                    on_batch=None) -> np.ndarray:
         """Source code (functions) -> (N, E) float32 unit rows, in order; code models only.
 
         Long code is truncated to the tower's ``max_length`` tokens (characters beyond
@@ -108,10 +139,10 @@ class RetrievalModel:
         if self.kind != CODE:
             raise ValueError(f"{self.path} is an {self.kind} model: it has no code tower; use encode_image for "
                              "images and encode_text for captions, or load a code model (e.g. models/code-default)")
-        codes = _check_strings(codes, "code string", "encode_code")
-        return self._encode_strings(self.dual_encoder.item_tower, self.dual_encoder.project_item, codes, batch_size)
+        return self.encode_items("item", _check_strings(codes, "code string", "encode_code"), batch_size, on_batch)
 
-    def encode_image(self, images: Sequence[str | Path | Image.Image], batch_size: int | None = None) -> np.ndarray:
+    def encode_image(self, images: Sequence[str | Path | Image.Image], batch_size: int | None = None,
+                     on_batch=None) -> np.ndarray:
         """Images (file paths or PIL images) -> (N, E) float32 unit rows, in order; image models only.
 
         Files are decoded one batch at a time, so memory stays bounded on a large folder.
@@ -131,15 +162,54 @@ class RetrievalModel:
             if not isinstance(image, (str, Path, Image.Image)):
                 raise TypeError(f"encode_image: item {i} is a {type(image).__name__}; expected a file path or "
                                 "a PIL image")
+        return self.encode_items("item", images, batch_size, on_batch)
+
+    def with_encoding(self, encoding: str) -> "RetrievalModel":
+        """This model run with ``encoding``: ``self`` if it already is, else a view sharing the weights."""
+        if check_encoding(encoding) == self.encoding:
+            return self
+        view = copy.copy(self)  # the fingerprint, once computed, is shared too
+        view.encoding = encoding
+        return view
+
+    def encode_items(self, side: str, items: list, batch_size: int | None = None, on_batch=None) -> np.ndarray:
+        """The one encode loop: ``items`` (checked strings, or images) through the ``side`` tower.
+
+        Args:
+            side: ``"query"`` (natural language) or ``"item"`` (images or code).
+            items: what that tower's ``prepare`` takes (strings; images as paths or PIL images).
+            batch_size: default :attr:`batch_size` (``"fast"``: at most :data:`FAST_BATCH_SIZE`).
+            on_batch: called with each batch's size (a build's progress bar); without it a long
+                encode shows its own bar.
+
+        Returns:
+            (N, E) float32 unit rows, row i for ``items[i]``.
+        """
+        tower: Tower = getattr(self.dual_encoder, f"{side}_tower")
+        projection = getattr(self.dual_encoder, f"{side}_projection")
         batch_size = batch_size or self.batch_size
-        tower = self.dual_encoder.item_tower
-        out = np.zeros((len(images), self.embed_dim), dtype=np.float32)  # (N, E)
+        max_length = self.fast_max_length(tower)
+        if max_length is not None and self.device.type == "cpu":
+            batch_size = min(batch_size, FAST_BATCH_SIZE)
+        prepare = None
+        if tower.modality == "image":  # decoded a batch at a time, in the corpus format
+            prepare = lambda images: tower.prepare([_corpus_format(image) for image in images])  # noqa: E731
+        out = np.zeros((len(items), self.embed_dim), dtype=np.float32)  # (N, E)
+        bar = None
+        if on_batch is None and len(items) > PROGRESS_MIN_BATCHES * batch_size:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(items), desc=f"encoding {side}s", unit=side, leave=False)
+            on_batch = bar.update
         with torch.inference_mode():
-            for start in self._batches(len(images), batch_size, "images"):
-                batch = [_corpus_format(image) for image in images[start:start + batch_size]]
-                pixels = tower.prepare(batch).to(self.device)  # (b, 3, S, S)
-                out[start:start + len(batch)] = self._finish(self.dual_encoder.project_item(tower(pixels)))
-        return out
+            for rows, inputs in bucketed_batches(tower, items, batch_size, max_length, prepare):
+                features = tower(_to_device(inputs, self.device))  # (b, D)
+                out[rows] = projection(features).float().cpu().numpy()  # (b, E)
+                if on_batch is not None:
+                    on_batch(len(rows))
+        if bar is not None:
+            bar.close()
+        return unit_rows(out)
 
     # ------------------------------------------------------------------ identity
 
@@ -164,36 +234,18 @@ class RetrievalModel:
             digest.update(f"{MINILM_PACKAGE}=={_package_version(MINILM_PACKAGE)}".encode())
         return f"sha256:{digest.hexdigest()[:16]}"
 
-    # ------------------------------------------------------------------ internals
+    def fast_max_length(self, tower: Tower) -> int | None:
+        """The fast path's token cap for a MiniLM tower; ``None``: the tower's own ``max_length``."""
+        if self.encoding == FAST and isinstance(tower, MiniLMTower):
+            return min(FAST_MAX_LENGTH, tower.config.max_length)
+        return None
 
-    def _encode_strings(self, tower: Tower, project, texts: list[str], batch_size: int | None) -> np.ndarray:
-        # shortest first, as sentence-transformers does: a batch pads to similar lengths, not to one outlier
-        batch_size = batch_size or self.batch_size
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.zeros((len(texts), self.embed_dim), dtype=np.float32)  # (N, E)
-        with torch.inference_mode():
-            for start in self._batches(len(texts), batch_size, "texts"):
-                rows = order[start:start + batch_size]
-                inputs = {k: v.to(self.device) for k, v in tower.prepare([texts[i] for i in rows]).items()}
-                out[rows] = self._finish(project(tower(inputs)))
-        return out
 
-    @staticmethod
-    def _finish(embeddings: torch.Tensor) -> np.ndarray:
-        # the projections already normalise; renormalise in float32 so rows are unit to ~1e-7 on any device
-        embeddings = torch.nn.functional.normalize(embeddings.float(), dim=-1)  # (b, E)
-        return embeddings.cpu().numpy()
-
-    @staticmethod
-    def _batches(total: int, batch_size: int, unit: str):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        starts = range(0, total, batch_size)
-        if total <= 8 * batch_size:
-            return starts
-        from tqdm.auto import tqdm
-
-        return tqdm(starts, desc=f"encoding {unit}", unit="batch", leave=False)
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """(N, E) float32 rows scaled to unit length in place (all-zero rows stay zero): the one normalisation."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # (N, 1)
+    vectors /= np.maximum(norms, np.finfo(np.float32).tiny)
+    return vectors
 
 
 def _corpus_format(image: str | Path | Image.Image) -> Image.Image:
@@ -215,15 +267,17 @@ def _package_version(name: str) -> str:
 
 
 def load_model(path: str | Path, device: str | torch.device | None = None,
-               batch_size: int = DEFAULT_BATCH_SIZE) -> RetrievalModel:
+               batch_size: int = DEFAULT_BATCH_SIZE, encoding: str = FP32) -> RetrievalModel:
     """Load a dual encoder saved by :func:`mmssl.encoders.save_dual_encoder` for encoding.
 
     Args:
         path: the model folder (``config.json`` + ``model.safetensors``), e.g. ``models/clip-default``.
         device: ``"cpu"``, ``"cuda"``, ...; default CUDA when present, else CPU.
         batch_size: default batch size of the ``encode_*`` methods.
+        encoding: ``"fp32"`` (as trained) or ``"fast"`` (the CPU fast path; see the module docstring).
 
     Raises:
+        ValueError: an unknown ``encoding``.
         FileNotFoundError: ``path`` does not exist.
         mmssl.checkpoint.CheckpointError: ``path`` holds no dual encoder or a corrupt one.
     """
@@ -232,7 +286,8 @@ def load_model(path: str | Path, device: str | torch.device | None = None,
         raise FileNotFoundError(f"no model at {path}: pass a folder written by save_dual_encoder or a training "
                                 "recipe (e.g. models/clip-default, models/code-default)")
     device = torch.device(device) if device is not None else default_device()
-    return RetrievalModel(load_dual_encoder(path, device=device), path, device, batch_size)
+    check_encoding(encoding)  # a typo fails before the weights load
+    return RetrievalModel(load_dual_encoder(path, device=device), path, device, batch_size, encoding)
 
 
 MODEL_CARD_FILE = "manifest.json"  # written beside the weights by mmssl.recipes.dual_encoder

@@ -39,6 +39,12 @@ def _model(models: dict, path: str):
     return models[path]
 
 
+def _build_model(models: dict, path: str):
+    from mmssl.model import BUILD_ENCODING
+
+    return _model(models, path).with_encoding(BUILD_ENCODING)
+
+
 def needs_build(name: str, model_path: str, models: dict, log=print) -> bool:
     """True when ``indexes/NAME`` is missing, corrupt, unfinished, or was built with another model than
     ``model_path`` holds."""
@@ -79,10 +85,12 @@ def _image_items(corpora) -> list:
 
 
 def _stdlib_items() -> list:
-    """The standard library's functions, read from this Python's own files (CodeSearchNet rules)."""
+    """The standard library's documented functions, read from this Python's own files (the code
+    corpus's rules, so the libraries stage adds what the corpus adds)."""
     from mmssl.data.code import stdlib_dir
 
-    return list(code_folder_items(stdlib_dir(), repo=STDLIB)[0])
+    items, _ = code_folder_items(stdlib_dir(), repo=STDLIB, require_docstring=True)
+    return list(iter(items))  # iter: no counting pass
 
 
 def _library_items() -> list:
@@ -112,7 +120,7 @@ def _image_job(config: AppConfig, models: dict, build_corpora: bool, log) -> Bui
         return None
     if not needs_build(DEFAULT_IMAGE_INDEX, config.image_model, models, log):
         return None
-    model = _model(models, config.image_model)
+    model = _build_model(models, config.image_model)
     labels = ["+".join(corpora[:i + 1]) for i in range(len(corpora))]
     source = {"type": "image-corpus", "corpus": "+".join(corpora), "split": "all"}
     done = stages_done(DEFAULT_IMAGE_INDEX, model.fingerprint, labels)
@@ -135,7 +143,7 @@ def _code_job(config: AppConfig, models: dict, build_corpora: bool, log) -> Buil
         return None
     if not needs_build(DEFAULT_CODE_INDEX, config.code_model, models, log):
         return None
-    model = _model(models, config.code_model)
+    model = _build_model(models, config.code_model)
     labels = list(CODE_STAGES)
     source = {"type": "code-corpus", "corpus": "code", "split": "all"}
     done = stages_done(DEFAULT_CODE_INDEX, model.fingerprint, labels)

@@ -139,8 +139,8 @@ class SearchService:
         label = Path(name).name
         try:
             folder = index_folder(name)
-            kind = KIND_FOR_MODEL[read_manifest(folder).kind]  # the manifest alone says which model
-            model = self.model_for(kind)
+            manifest = read_manifest(folder)  # the manifest alone says which model, and how it encoded
+            model = self.model_for(KIND_FOR_MODEL[manifest.kind]).with_encoding(manifest.encoding)
             loaded = LoadedIndex(label, load_index(folder, model), model)
         except IndexNotFoundError:
             self.problems[label] = (f"No index at {index_folder(name)}. Build it with `python -m mmssl index build "
@@ -372,7 +372,9 @@ class SearchService:
         existing = self.indexes.get(name)
         if existing is not None and existing.kind != kind:
             raise UserError(f"{name!r} is already a {existing.kind} index; choose another name.")
-        model = self.model_for(kind)
+        from mmssl.model import BUILD_ENCODING
+
+        model = self.model_for(kind).with_encoding(BUILD_ENCODING)
         skipped = CorpusReport("folder")
         items, source = image_folder_items(path, skipped) if kind == "image" else code_folder_items(path)
         with self._write_lock:

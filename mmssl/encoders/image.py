@@ -17,6 +17,7 @@ CLIP's mean and std.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Callable
 
@@ -40,6 +41,28 @@ def register_model_configs() -> None:
         open_clip.add_model_config(MODEL_CONFIGS)
 
 
+class _DropRandomInitNotice(logging.Filter):
+    """open_clip warns "No pretrained weights loaded ... initialized randomly" for ``pretrained=None``,
+    which is how every mmssl tower is built: its weights load right after, or it trains from scratch."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded")
+
+
+def create_open_clip_model(model_name: str, **kwargs):
+    """``open_clip.create_model(model_name, pretrained=None, **kwargs)`` without its random-init notice."""
+    import open_clip  # imported on use: code-only users never pay its import time
+
+    register_model_configs()
+    notice = _DropRandomInitNotice()
+    root = logging.getLogger()  # open_clip logs through the root logger
+    root.addFilter(notice)
+    try:
+        return open_clip.create_model(model_name, pretrained=None, **kwargs)
+    finally:
+        root.removeFilter(notice)
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
@@ -54,8 +77,7 @@ class OpenClipImageTower(Tower):
         super().__init__(config)
         import open_clip  # imported on use: code-only users never pay its import time
 
-        register_model_configs()
-        clip = open_clip.create_model(model_name, pretrained=None)
+        clip = create_open_clip_model(model_name)
         self.visual = clip.visual
         self.output_dim = int(clip.visual.output_dim)
         size = clip.visual.image_size  # ViT: (H, W); ModifiedResNet: an int

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import nn
 
-from mmssl.encoders.image import register_model_configs
+from mmssl.encoders.image import create_open_clip_model
 from mmssl.encoders.tokenizer import CHARS_PER_TOKEN
 from mmssl.encoders.tower import Tower, TowerConfig, finish_tower
 from mmssl.kinds import TEXT
@@ -49,9 +50,7 @@ class OpenClipTextTower(Tower):
         super().__init__(config)
         import open_clip  # imported on use: code-only users never pay its import time
 
-        register_model_configs()
-        clip = open_clip.create_model(model_name, pretrained=None, force_custom_text=True,
-                                      force_context_length=config.max_length)
+        clip = create_open_clip_model(model_name, force_custom_text=True, force_context_length=config.max_length)
         self.text = clip.text
         self.output_dim = int(clip.text.output_dim)
         self.clip_tokenizer = open_clip.get_tokenizer(model_name, context_length=config.max_length)
@@ -65,6 +64,22 @@ class OpenClipTextTower(Tower):
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.text(inputs["input_ids"])  # (B, L) -> (B, D)
+
+
+@contextmanager
+def _quiet_transformers():
+    """No "Loading weights" bar and no info chatter while MiniLM loads from the package (a second)."""
+    from transformers.utils import logging as hf_logging
+
+    bar_was_on, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
 
 
 def minilm_path() -> Path:
@@ -95,7 +110,8 @@ class MiniLMTower(Tower):
             raise ValueError(f"minilm max_length must be in [1, {bert_config.max_position_embeddings}], "
                              f"got {config.max_length}")
         if config.pretrained == "minilm":
-            self.bert = AutoModel.from_pretrained(path)
+            with _quiet_transformers():
+                self.bert = AutoModel.from_pretrained(path)
         else:
             self.bert = AutoModel.from_config(bert_config)
         # no pooler: sentence-transformers ignores it, and unused weights would get no gradient
@@ -145,10 +161,12 @@ class MiniLMTower(Tower):
             states = layer(states, mask)  # (B, L, H)
         return _mean_pool(states, attention_mask)
 
-    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        clipped = [t[: self.config.max_length * CHARS_PER_TOKEN] for t in texts]
+    def tokenize(self, texts: list[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
+        """``max_length`` (at most the config's) truncates shorter, for the fast inference path."""
+        max_length = min(max_length or self.config.max_length, self.config.max_length)
+        clipped = [t[: max_length * CHARS_PER_TOKEN] for t in texts]
         with _HF_TOKENIZER_LOCK:  # a call sets the Rust tokenizer's padding/truncation: one thread at a time
-            encoded = self.hf_tokenizer(clipped, padding=True, truncation=True, max_length=self.config.max_length,
+            encoded = self.hf_tokenizer(clipped, padding=True, truncation=True, max_length=max_length,
                                         return_tensors="pt")
         return dict(encoded)  # input_ids, token_type_ids, attention_mask: (B, L)
 

@@ -19,6 +19,7 @@ pretext/contrastive checkpoint whose method holds the tower at ``.encoder``: the
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -86,22 +87,60 @@ class Tower(nn.Module):
     def encode(self, raw_items: list, batch_size: int = 64) -> torch.Tensor:
         """Features of ``raw_items`` in order: (N, output_dim) float32 on the tower's device.
 
-        Strings are batched shortest first (as sentence-transformers does), so a batch is padded
-        to a similar length rather than to its one long outlier; the result is in input order.
+        Batches come from :func:`bucketed_batches`: strings are grouped by token length, so a batch
+        is padded to a similar length rather than to its one long outlier.
         """
         was_training = self.training
         self.eval()
         device = next(self.parameters()).device
-        order = list(range(len(raw_items)))
-        if raw_items and isinstance(raw_items[0], str):
-            order.sort(key=lambda i: len(raw_items[i]))
         features = torch.zeros(len(raw_items), self.output_dim, device=device)  # (N, D)
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            inputs = _to_device(self.prepare([raw_items[i] for i in rows]), device)
-            features[rows] = self(inputs).float()  # (b, D)
+        for rows, inputs in bucketed_batches(self, raw_items, batch_size):
+            features[rows] = self(_to_device(inputs, device)).float()  # (b, D)
         self.train(was_training)
         return features
+
+
+BUCKET_WINDOW = 4096  # strings tokenised and sorted together: bounds the token tensors of a huge list
+
+
+def bucketed_batches(tower: Tower, raw_items: list, batch_size: int, max_length: int | None = None,
+                     prepare: Callable[[list], Any] | None = None) -> Iterator[tuple[list[int], Any]]:
+    """Yield ``(rows, inputs)``: the positions in ``raw_items`` and the tower's inputs for them.
+
+    Strings (text towers) are tokenised a window at a time and batched shortest first by token
+    count; each batch's tensors are cut to its own longest row (right padding, so the cut drops only
+    padding: a batch's inputs equal ``tower.prepare`` of its strings). Images go in input order,
+    prepared one batch at a time (``prepare``, default ``tower.prepare``, e.g. decoding first).
+    ``max_length`` (MiniLM towers) truncates below the config's length.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    prepare = prepare or tower.prepare
+    if tower.modality != "text":
+        for start in range(0, len(raw_items), batch_size):
+            rows = list(range(start, min(start + batch_size, len(raw_items))))
+            yield rows, prepare(raw_items[start:start + batch_size])
+        return
+    options = {} if max_length is None else {"max_length": max_length}
+    for window in range(0, len(raw_items), BUCKET_WINDOW):
+        inputs = prepare(raw_items[window:window + BUCKET_WINDOW], **options)
+        mask = inputs.get("attention_mask") if isinstance(inputs, dict) else None
+        if mask is None:  # fixed-length inputs (CLIP's context): nothing to bucket
+            lengths = torch.zeros(len(raw_items[window:window + BUCKET_WINDOW]), dtype=torch.long)
+        else:
+            lengths = mask.sum(1)  # (W,) tokens per string
+        order = torch.sort(lengths, stable=True).indices  # (W,)
+        for start in range(0, len(order), batch_size):
+            picked = order[start:start + batch_size]  # (b,)
+            width = int(lengths[picked].max()) if mask is not None else None
+            yield (picked + window).tolist(), _cut_batch(inputs, picked, width)
+
+
+def _cut_batch(inputs: Any, picked: torch.Tensor, width: int | None) -> Any:
+    """Rows ``picked`` of a tokenised window, cut to ``width`` columns (``None``: all of them)."""
+    if not isinstance(inputs, dict):
+        return inputs[picked]
+    return {k: v[picked, :width] if width is not None and v.ndim == 2 else v[picked] for k, v in inputs.items()}
 
 
 def _to_device(inputs: Any, device: torch.device) -> Any:

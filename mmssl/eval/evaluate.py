@@ -46,8 +46,8 @@ def _metric_row(name: str, metrics: dict, seconds: float, **extra) -> dict:
 def _text_embeddings(model, texts: list[str], cache_root: Path | None, batch_size: int) -> np.ndarray:
     """The model's query embeddings; a locked query tower's features come from the feature cache."""
     dual = model.dual_encoder
-    if not dual.query_tower.locked:
-        return model.encode_text(texts, batch_size)
+    if not dual.query_tower.locked or model.fast_max_length(dual.query_tower) is not None:
+        return model.encode_text(texts, batch_size)  # the cache holds full-length features only
     from mmssl.encoders.cache import FeatureCache
     from mmssl.model import _check_strings
 
@@ -77,7 +77,7 @@ def _minilm_codesearchnet(docstrings: list[str], codes: list[str], cache_root: P
 def evaluate_code(model_path: str | Path | None = None, split: str = "test", corpus_root: str | Path | None = None,
                   baselines: bool = True, *, group_size: int = CODE_GROUP_SIZE, seed: int = 0,
                   batch_size: int = 64, device: str | torch.device | None = None,
-                  cache_root: str | Path | None = None) -> dict:
+                  cache_root: str | Path | None = None, encoding: str = "fp32") -> dict:
     """CodeSearchNet-protocol MRR and Recall@1/5/10 of a code model and the baselines on one split.
 
     Args:
@@ -92,6 +92,7 @@ def evaluate_code(model_path: str | Path | None = None, split: str = "test", cor
         batch_size: encoding batch size.
         device: default CUDA when present.
         cache_root: feature cache folder (default ``<data root>/cache/features``).
+        encoding: how the model runs (``"fp32"`` or ``"fast"``, see :mod:`mmssl.model`).
 
     Returns:
         ``{"task": "code", "split", "corpus", "num_pairs", "protocol": {...}, "model": {...} | None,
@@ -112,7 +113,7 @@ def evaluate_code(model_path: str | Path | None = None, split: str = "test", cor
     device = torch.device(device) if device is not None else default_device()
     model = None
     if model_path is not None:  # load first: a wrong model should fail before minutes of baselines
-        model = load_model(model_path, device=device, batch_size=batch_size)
+        model = load_model(model_path, device=device, batch_size=batch_size, encoding=encoding)
         if model.kind != MODEL_CODE:
             raise ValueError(f"{model_path} is an {model.kind} model; evaluate it with --task image, "
                              "or pass a code model for --task code")
@@ -163,7 +164,7 @@ def evaluate_code(model_path: str | Path | None = None, split: str = "test", cor
 def _model_info(model) -> dict | None:
     if model is None:
         return None
-    return {"path": str(model.path), "kind": model.kind, "fingerprint": model.fingerprint,
+    return {"path": str(model.path), "kind": model.kind, "fingerprint": model.fingerprint, "encoding": model.encoding,
             "embed_dim": model.embed_dim}
 
 
@@ -176,7 +177,8 @@ def built_image_corpora(split: str, corpus_root: Path) -> list[str]:
 
 def evaluate_image(model_path: str | Path, split: str = "test", corpora: list[str] | None = None,
                    corpus_root: str | Path | None = None, *, batch_size: int = 64,
-                   device: str | torch.device | None = None, cache_root: str | Path | None = None) -> dict:
+                   device: str | torch.device | None = None, cache_root: str | Path | None = None,
+                   encoding: str = "fp32") -> dict:
     """Text→image and image→text Recall@1/5/10 (and MRR) per image corpus, the random ranking beside.
 
     The gallery is every image of the corpus's ``split``; the queries are each image's ``text`` (its
@@ -187,7 +189,7 @@ def evaluate_image(model_path: str | Path, split: str = "test", corpora: list[st
         split: ``"train"``, ``"valid"`` or ``"test"``.
         corpora: image corpus names; default every built one (emoji, clipart, stamps, game-icons).
         corpus_root: the folder holding the corpus folders; default ``<data root>/corpora``.
-        batch_size, device, cache_root: as in :func:`evaluate_code`.
+        batch_size, device, cache_root, encoding: as in :func:`evaluate_code`.
 
     Returns:
         ``{"task": "image", "split", "model": {...}, "corpora": {name: {"num_images", "text_to_image":
@@ -216,7 +218,7 @@ def evaluate_image(model_path: str | Path, split: str = "test", corpora: list[st
     if unknown:
         raise ValueError(f"unknown image corpus {unknown}; known: {', '.join(IMAGE_CORPORA)}")
     device = torch.device(device) if device is not None else default_device()
-    model = load_model(model_path, device=device, batch_size=batch_size)
+    model = load_model(model_path, device=device, batch_size=batch_size, encoding=encoding)
     if model.kind != MODEL_IMAGE_TEXT:
         raise ValueError(f"{model_path} is a {model.kind} model; evaluate it with --task code, "
                          "or pass an image-text model for --task image")
@@ -259,7 +261,8 @@ def _table(header: list[str], lines: list[list[str]], left: int = 1) -> str:
 def format_table(results: dict) -> str:
     """The results of :func:`evaluate_code` or :func:`evaluate_image` as a plain-text table."""
     model = results.get("model")
-    model_line = (f"model: {model['path']} ({model['kind']}, {model['fingerprint']}, E={model['embed_dim']})"
+    model_line = (f"model: {model['path']} ({model['kind']}, {model['fingerprint']}, E={model['embed_dim']}, "
+                  f"{model.get('encoding', 'fp32')})"
                   if model else "model: none (baselines only)")
     if results["task"] == EVAL_CODE:
         p = results["protocol"]

@@ -37,7 +37,7 @@ import numpy as np
 from mmssl.index import faiss_index
 from mmssl.index.lock import writer_lock
 from mmssl.index.chunks import DEFAULT_CHUNK_SIZE, ChunkStore, embed_chunk, plan_chunks
-from mmssl.index.embedding import DEFAULT_BATCH_SIZE, check_model_for_kind
+from mmssl.index.embedding import DEFAULT_BATCH_SIZE, check_model_for_kind, model_encoding
 from mmssl.index.errors import EmptyIndexError, IndexExistsError
 from mmssl.index.index import Index, load_index, now_iso
 from mmssl.index.items import ITEM_KIND_FOR_SOURCE, IndexItem
@@ -98,7 +98,7 @@ def build_index(name_or_folder: str | Path, model, items: Iterable[IndexItem], k
             holds images whatever the model), else from the model (image or code).
         factory: a FAISS factory string (``"Flat"``, ``"HNSW32"``, ``"IVF1024,PQ16"``); default by size
             (:func:`~mmssl.index.faiss_index.choose_factory`).
-        batch_size: items per model call.
+        batch_size: items per forward pass (a chunk is one model call, batched by token length).
         source: how to find the items again, stored in the manifest (``refresh`` reads ``folder``).
         chunk_size: items per chunk file: the most work an interruption loses, and the unit of sharding.
         replace: False: refuse (:class:`IndexExistsError`) when an index of that name exists.
@@ -135,7 +135,7 @@ def _build(folder: Path, model, items, *, kind, factory, batch_size, source, pro
     from tqdm.auto import tqdm
 
     dim = int(model.embed_dim)
-    work = ChunkStore(work_folder(folder), model.fingerprint, kind, dim)
+    work = ChunkStore(work_folder(folder), model.fingerprint, kind, dim, model_encoding(model))
     tmp = temp_folder(folder) if rank == 0 else None
     store = None
     try:
@@ -184,7 +184,7 @@ def _build(folder: Path, model, items, *, kind, factory, batch_size, source, pro
                 model_kind=model.kind, kind=kind, dim=dim, count=count, next_id=count, factory=factory,
                 search_params=faiss_index.default_search_params(factory),
                 corpus_hash=f"sha1:{digest.hexdigest()}", source=source or {}, built_at=built_at,
-                updated_at=built_at, mmssl_version=__version__), tmp)
+                updated_at=built_at, mmssl_version=__version__, encoding=model_encoding(model)), tmp)
             replace_folder(tmp, folder)
             if not keep_work:
                 work.remove()

@@ -4,7 +4,7 @@ A build cuts its item stream into chunks of ``chunk_size`` items, in input order
 chunk's embeddings to the build's work folder ``indexes/.NAME.build/``::
 
     chunk-000003.npy    float32 (c, D), rows L2-normalised
-    chunk-000003.json   {"start", "count", "items", "model_fingerprint", "kind", "dim"}
+    chunk-000003.json   {"start", "count", "items", "model_fingerprint", "kind", "dim", "encoding"}
 
 Each file is written atomically (temp + rename), the JSON last, so a chunk counts only once both
 are complete. ``items`` is a SHA-1 over the chunk's item identities (path + file sha1, or path +
@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 
 from mmssl.index.embedding import batches, encode
-from mmssl.index.faiss_index import normalised
 from mmssl.index.items import IndexItem
 from mmssl.io import atomic_open, write_json
 
@@ -75,9 +74,9 @@ def plan_chunks(items: Iterable[IndexItem], chunk_size: int, corpus_digest=None)
 class ChunkStore:
     """The work folder of one build: chunk files of (c, D) normalised float32 embeddings."""
 
-    def __init__(self, folder: Path, model_fingerprint: str, kind: str, dim: int):
+    def __init__(self, folder: Path, model_fingerprint: str, kind: str, dim: int, encoding: str = "fp32"):
         self.folder = Path(folder)
-        self.expected = {"model_fingerprint": model_fingerprint, "kind": kind, "dim": int(dim)}
+        self.expected = {"model_fingerprint": model_fingerprint, "kind": kind, "dim": int(dim), "encoding": encoding}
         self.folder.mkdir(parents=True, exist_ok=True)
 
     def _paths(self, number: int) -> tuple[Path, Path]:
@@ -136,10 +135,5 @@ class ChunkStore:
 
 
 def embed_chunk(model, kind: str, chunk: Chunk, batch_size: int, on_batch=None) -> np.ndarray:
-    """Embed one chunk batch by batch: (c, D) float32, rows L2-normalised."""
-    parts = []
-    for batch in batches(chunk.items, batch_size):
-        parts.append(normalised(encode(model, kind, [item.content for item in batch])))  # (b, D)
-        if on_batch is not None:
-            on_batch(len(batch))
-    return np.concatenate(parts)  # (c, D)
+    """Embed one chunk in one model call (batched by token length over the whole chunk): (c, D) unit rows."""
+    return encode(model, kind, [item.content for item in chunk.items], batch_size, on_batch)

@@ -9,7 +9,7 @@ import numpy as np
 from mmssl.index.errors import IndexModelMismatchError
 from mmssl.index.items import ITEM_KINDS, MODEL_KIND_FOR_ITEM, IndexItem
 
-DEFAULT_BATCH_SIZE = 256
+DEFAULT_BATCH_SIZE = 64  # strings per forward pass (after bucketing by token length)
 
 
 def check_model_for_kind(model, kind: str) -> None:
@@ -21,15 +21,30 @@ def check_model_for_kind(model, kind: str) -> None:
                                       f"{'code' if kind == 'code' else 'clip'}-default)")
 
 
-def encode(model, kind: str, contents: list[str]) -> np.ndarray:
-    """``contents`` -> (b, E) float32 through the model's tower for ``kind``."""
-    if kind == "image":
-        vectors = model.encode_image(contents)
-    elif kind == "code":
-        vectors = model.encode_code(contents)
+def model_encoding(model) -> str:
+    """``model.encoding`` (``"fp32"`` for models without one, e.g. a test double)."""
+    return getattr(model, "encoding", "fp32")
+
+
+def encode(model, kind: str, contents: list[str], batch_size: int = DEFAULT_BATCH_SIZE,
+           on_batch=None) -> np.ndarray:
+    """``contents`` -> (c, E) float32 unit rows through the model's tower for ``kind``.
+
+    A :class:`~mmssl.RetrievalModel` encodes them in one call, batched by token length over all of
+    ``contents`` (``on_batch`` called per batch of ``batch_size``); a model without ``encode_items``
+    (a test double) is called once per ``batch_size`` slice.
+    """
+    method = {"image": model.encode_image, "code": model.encode_code}.get(kind, model.encode_text)
+    if hasattr(model, "encode_items"):
+        vectors = method(contents, batch_size=batch_size, on_batch=on_batch)
     else:
-        vectors = model.encode_text(contents)
-    vectors = np.asarray(vectors, dtype=np.float32)  # (b, E)
+        parts = []
+        for start in range(0, len(contents), batch_size):
+            parts.append(np.asarray(method(contents[start:start + batch_size]), dtype=np.float32))  # (b, E)
+            if on_batch is not None:
+                on_batch(len(parts[-1]))
+        vectors = np.concatenate(parts) if parts else np.zeros((0, model.embed_dim), np.float32)
+    vectors = np.asarray(vectors, dtype=np.float32)  # (c, E)
     if vectors.shape != (len(contents), model.embed_dim):
         raise ValueError(f"model returned shape {vectors.shape} for {len(contents)} {kind} items, expected "
                          f"({len(contents)}, {model.embed_dim})")
@@ -66,4 +81,4 @@ def embed_batches(model, kind: str, items: Iterable[IndexItem], batch_size: int 
     bar = tqdm(batches(items, batch_size), total=total, desc=f"embedding {kind}", unit="batch",
                disable=not progress, leave=False)
     for batch in bar:
-        yield batch, encode(model, kind, [item.content for item in batch])
+        yield batch, encode(model, kind, [item.content for item in batch], batch_size)

@@ -30,7 +30,7 @@ import numpy as np
 
 from mmssl.index import faiss_index
 from mmssl.index.lock import writer_lock
-from mmssl.index.embedding import DEFAULT_BATCH_SIZE, check_model_for_kind, embed_batches
+from mmssl.index.embedding import DEFAULT_BATCH_SIZE, check_model_for_kind, embed_batches, model_encoding
 from mmssl.index.errors import (REBUILD_HINT, IndexCorruptError, IndexModelMismatchError, IndexNeedsModelError,
                                 IndexNotFoundError, QueryShapeError)
 from mmssl.index.filters import Filter, check_filter
@@ -331,7 +331,8 @@ def load_index(folder: str | Path, model=None) -> Index:
         IndexCorruptError: a file of the index cannot be read (truncated ``index.faiss``, a
             ``meta.sqlite`` that is not a database, a broken ``manifest.json``); the message names the
             file and the command that rebuilds the index.
-        IndexModelMismatchError: ``model`` is not the model the index was built with (fingerprint or dim).
+        IndexModelMismatchError: ``model`` is not the model the index was built with (fingerprint or dim),
+            or runs another encoding than the one that embedded the items.
     """
     folder = index_folder(folder)
     recover_folder(folder)
@@ -343,6 +344,11 @@ def load_index(folder: str | Path, model=None) -> Index:
                 f"{manifest.model_fingerprint}, dim {manifest.dim}); the given model has fingerprint "
                 f"{model.fingerprint}, dim {model.embed_dim}. Search with the original model, or rebuild the "
                 f"index for this one: `{REBUILD_HINT} {folder.name} --model {getattr(model, 'path', 'MODEL')} ...`")
+        if model_encoding(model) != manifest.encoding:
+            raise IndexModelMismatchError(
+                f"index {folder} was embedded with encoding {manifest.encoding!r}, the given model runs "
+                f"{model_encoding(model)!r}; queries must run as the items did: pass "
+                f"model.with_encoding({manifest.encoding!r}) (or load_model(..., encoding={manifest.encoding!r}))")
     faiss_path = folder / FAISS_FILE
     if not faiss_path.is_file() or not (folder / META_FILE).is_file():
         raise IndexNotFoundError(f"{folder} is incomplete ({FAISS_FILE} or {META_FILE} missing); rebuild it with "

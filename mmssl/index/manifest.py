@@ -27,6 +27,9 @@ class IndexManifest:
         search_params: FAISS parameters applied on load (``efSearch``, ``nprobe``).
         corpus_hash: SHA-1 over (path, sha1 or content) of the built items, in order.
         source: how to find the items again, e.g. ``{"type": "image-folder", "folder": "/abs/path"}``.
+        encoding: how the model ran when it embedded the items (``RetrievalModel.encoding``:
+            ``"fp32"`` or ``"fast"``); queries must run the same way. Indexes written before this
+            field existed were embedded in fp32.
     """
 
     model_fingerprint: str
@@ -44,6 +47,7 @@ class IndexManifest:
     built_at: str = ""
     updated_at: str = ""
     mmssl_version: str = ""
+    encoding: str = "fp32"
     format_version: int = FORMAT_VERSION
 
 

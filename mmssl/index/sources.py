@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from mmssl.data.code_text import (
@@ -20,8 +20,29 @@ from mmssl.data.code_text import (
 )
 from mmssl.index.items import IndexItem, file_sha1
 
-__all__ = ["code_corpus_items", "code_folder_items", "code_record_item", "image_corpus_items", "image_folder_items",
-           "image_record_item", "module_of"]
+__all__ = ["CountedItems", "code_corpus_items", "code_folder_items", "code_record_item", "image_corpus_items",
+           "image_folder_items", "image_record_item", "module_of"]
+
+
+class CountedItems:
+    """Index items made from records on demand, whose ``len()`` is known before the first one is
+    made, so a build's progress bar has a total. ``records`` is an iterable (a list, a dataset) or a
+    function returning a fresh iterator (then ``len()`` counts one pass of it, once)."""
+
+    def __init__(self, records: Iterable[dict] | Callable[[], Iterator[dict]], make: Callable[[dict], IndexItem]):
+        self._records, self._make, self._count = records, make, None
+
+    def _fresh(self) -> Iterable[dict]:
+        return self._records() if callable(self._records) else self._records
+
+    def __len__(self) -> int:
+        if self._count is None:
+            records = self._fresh()
+            self._count = len(records) if hasattr(records, "__len__") else sum(1 for _ in records)
+        return self._count
+
+    def __iter__(self) -> Iterator[IndexItem]:
+        return (self._make(record) for record in self._fresh())
 
 
 def image_record_item(record: dict, sha1: str | None = None) -> IndexItem:
@@ -62,7 +83,7 @@ def image_folder_items(folder: str | Path, report=None) -> tuple[Iterator[IndexI
 
     folder = Path(folder).expanduser().resolve()
     records = scan_image_folder(folder, report)
-    return (image_record_item(r) for r in records), {"type": "image-folder", "folder": str(folder)}
+    return CountedItems(records, image_record_item), {"type": "image-folder", "folder": str(folder)}
 
 
 def image_corpus_items(name: str, split: str = "test", root: Path | None = None) -> tuple[Iterator[IndexItem], dict]:
@@ -70,7 +91,7 @@ def image_corpus_items(name: str, split: str = "test", root: Path | None = None)
     from mmssl.data.corpus import load_corpus
 
     dataset = load_corpus(name, split, root)
-    return (image_record_item(r) for r in dataset), {"type": "image-corpus", "corpus": name, "split": split}
+    return CountedItems(dataset, image_record_item), {"type": "image-corpus", "corpus": name, "split": split}
 
 
 def code_folder_items(folder: str | Path, repo: str | None = None, text: str = DEFAULT_INDEX_TEXT,
@@ -83,10 +104,13 @@ def code_folder_items(folder: str | Path, repo: str | None = None, text: str = D
 
     folder = Path(folder).expanduser().resolve()
     check_index_text(text)
-    records = extract_folder(folder, CorpusReport("code"), repo=repo, require_docstring=require_docstring)
-    return (code_record_item(r, text) for r in records), {
-        "type": "code-folder", "folder": str(folder), "repo": repo, "index_text": text,
-        "require_docstring": require_docstring}
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a folder; pass the root of your Python project")
+    items = CountedItems(lambda: extract_folder(folder, CorpusReport("code"), repo=repo,
+                                                require_docstring=require_docstring),
+                         lambda record: code_record_item(record, text))
+    return items, {"type": "code-folder", "folder": str(folder), "repo": repo, "index_text": text,
+                   "require_docstring": require_docstring}
 
 
 def code_corpus_items(split: str = "test", name: str = "code", root: Path | None = None,
@@ -96,5 +120,5 @@ def code_corpus_items(split: str = "test", name: str = "code", root: Path | None
 
     check_index_text(text)
     dataset = load_corpus(name, split, root)
-    return (code_record_item(r, text) for r in dataset), {"type": "code-corpus", "corpus": name, "split": split,
-                                                         "index_text": text}
+    return CountedItems(dataset, lambda record: code_record_item(record, text)), {
+        "type": "code-corpus", "corpus": name, "split": split, "index_text": text}
