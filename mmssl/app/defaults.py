@@ -24,6 +24,7 @@ from mmssl.app.jobs import BuildJob, JobRunner, Step
 from mmssl.data.paths import corpus_dir
 from mmssl.data.splits import SPLITS
 from mmssl.index import code_corpus_items, code_folder_items, image_corpus_items
+from mmssl.index.embedding import with_encoding
 from mmssl.index.staged import build_stage, stages_done
 
 DEFAULT_IMAGE_CORPORA = ("emoji", "clipart")
@@ -42,7 +43,7 @@ def _model(models: dict, path: str):
 def _build_model(models: dict, path: str):
     from mmssl.model import BUILD_ENCODING
 
-    return _model(models, path).with_encoding(BUILD_ENCODING)
+    return with_encoding(_model(models, path), BUILD_ENCODING)
 
 
 def needs_build(name: str, model_path: str, models: dict, log=print) -> bool:

@@ -25,6 +25,7 @@ from pathlib import Path
 from mmssl.app.config import DEFAULT_CODE_INDEX, DEFAULT_IMAGE_INDEX, AppConfig
 from mmssl.index import (Hit, Index, IndexBusyError, IndexCorruptError, IndexExistsError, IndexModelMismatchError,
                          IndexNotFoundError, build_index, index_folder, load_index, read_manifest)
+from mmssl.index.embedding import with_encoding
 
 log = logging.getLogger("mmssl.app")
 
@@ -140,7 +141,7 @@ class SearchService:
         try:
             folder = index_folder(name)
             manifest = read_manifest(folder)  # the manifest alone says which model, and how it encoded
-            model = self.model_for(KIND_FOR_MODEL[manifest.kind]).with_encoding(manifest.encoding)
+            model = with_encoding(self.model_for(KIND_FOR_MODEL[manifest.kind]), manifest.encoding)
             loaded = LoadedIndex(label, load_index(folder, model), model)
         except IndexNotFoundError:
             self.problems[label] = (f"No index at {index_folder(name)}. Build it with `python -m mmssl index build "
@@ -374,7 +375,7 @@ class SearchService:
             raise UserError(f"{name!r} is already a {existing.kind} index; choose another name.")
         from mmssl.model import BUILD_ENCODING
 
-        model = self.model_for(kind).with_encoding(BUILD_ENCODING)
+        model = with_encoding(self.model_for(kind), BUILD_ENCODING)
         skipped = CorpusReport("folder")
         items, source = image_folder_items(path, skipped) if kind == "image" else code_folder_items(path)
         with self._write_lock:

@@ -59,7 +59,7 @@ ARTWORKS = ("emojione", "emojione-monotone", "emojione-v1", "fluent-emoji", "flu
 # Held out whole: Streamline's hand-drawn emoji, a style no other artwork shares.
 UNSEEN_ARTWORKS = ("streamline-emojis",)
 SAME_AS_EMOJI_CORPUS = ("noto",)
-ALL_EMOJI_SETS = frozenset(ARTWORKS + SAME_AS_EMOJI_CORPUS + ("twemoji",))
+ALL_EMOJI_SETS = frozenset(ARTWORKS + SAME_AS_EMOJI_CORPUS + ("twemoji",))  # twemoji: reserved, excluded here too
 
 _TONES = ("medium-light", "medium-dark", "light", "medium", "dark")
 _FLUENT_TONE = re.compile(rf"^(.*)-({'|'.join(_TONES)})$")

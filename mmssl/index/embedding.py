@@ -26,6 +26,14 @@ def model_encoding(model) -> str:
     return getattr(model, "encoding", "fp32")
 
 
+def with_encoding(model, encoding: str):
+    """``model`` running ``encoding``: ``model.with_encoding(encoding)`` for a model that has several, the
+    model itself for one without (a test double, which has only ``"fp32"``)."""
+    if hasattr(model, "with_encoding"):
+        return model.with_encoding(encoding)
+    return model
+
+
 def encode(model, kind: str, contents: list[str], batch_size: int = DEFAULT_BATCH_SIZE,
            on_batch=None) -> np.ndarray:
     """``contents`` -> (c, E) float32 unit rows through the model's tower for ``kind``.

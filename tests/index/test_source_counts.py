@@ -10,11 +10,11 @@ from tests.index.stub_model import StubModel
 
 def test_project_items_are_counted_before_the_build(tmp_path, capsys):
     project = tmp_path / "project"
-    shutil.copytree(Path(json.__file__).parent, project / "json")  # the real json package: its documented functions
+    shutil.copytree(Path(json.__file__).parent, project / "json")  # the real json package
     items, source = code_folder_items(project)
     count = len(items)
     assert count == len(list(items)) and count >= 5
-    assert source == {"type": "code-folder", "folder": str(project.resolve())}
+    assert source["type"] == "code-folder" and source["folder"] == str(project.resolve())
     names = {item.metadata["func_name"] for item in items}
     assert {"JSONEncoder.encode", "JSONDecoder.decode"} <= names
 
