@@ -146,10 +146,13 @@ def _build(folder: Path, model, items, *, kind, factory, batch_size, source, pro
         bar = tqdm(total=total, unit="item", disable=not progress, leave=False,
                    desc=f"embedding {kind}" + (f" (rank {rank}/{world_size})" if world_size > 1 else ""))
 
+        done = [0]  # items so far (a disabled bar does not count)
+
         def advance(count: int) -> None:
             bar.update(count)
+            done[0] += count
             if on_progress is not None:
-                on_progress(bar.n, total)
+                on_progress(done[0], total)
 
         counts = {"embedded": 0, "reused": 0}
         for chunk in plan_chunks(items, chunk_size, corpus_digest=digest):

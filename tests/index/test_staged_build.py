@@ -55,6 +55,18 @@ def test_a_search_between_stages_sees_only_the_first_stage(tmp_path):
     assert stages_done(str(folder), model.fingerprint, labels) == 1
 
 
+def test_progress_counts_reused_and_embedded_items_without_a_bar(tmp_path):
+    folder, stages = tmp_path / "code", _stages()
+    labels = [s.label for s in stages]
+    build_stage(str(folder), StubModel("code", DIM), labels, 0, stages[0].items, source={}, chunk_size=10,
+                progress=False)
+    seen = []
+    build_stage(str(folder), StubModel("code", DIM), labels, 1, stages[0].items + stages[1].items, source={},
+                chunk_size=10, batch_size=5, progress=False, on_progress=lambda done, total: seen.append((done, total)))
+    assert seen[:2] == [(10, 60), (20, 60)]  # chunks 0 and 1 reused at once
+    assert seen[-1] == (60, 60) and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
 def test_an_interrupted_stage_resumes_from_its_chunks(tmp_path):
     folder = tmp_path / "code"
     stages = _stages()
