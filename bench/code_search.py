@@ -43,6 +43,7 @@ from mmssl.eval.queries import (
     evaluate_queries,
     format_query_table,
     load_queries,
+    EnsembleSystem,
     minilm_system,
     model_system,
     part_records,
@@ -80,6 +81,22 @@ def csn_rows(records: list[dict], systems, weights: dict[str, float], fusion: st
     return rows
 
 
+ALPHA_GRID = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+def choose_ensemble(queries, tuned, base, records, text: str = "full") -> tuple[EnsembleSystem, dict]:
+    """The score ensemble ``alpha * tuned + (1 - alpha) * base`` with the best dev-split MRR (mean of
+    both parts, dense, index text ``text``), and the dev MRR of every alpha tried."""
+    grid = {}
+    for alpha in ALPHA_GRID:
+        ensemble = EnsembleSystem(f"{tuned.name} x MiniLM", tuned, base, alpha)
+        rows = evaluate_queries(queries, [ensemble], texts=(text,), records=records, bm25=False)["rows"]
+        dev = [r["mrr"] for r in rows if r["system"] == ensemble.name and r["split"] == "dev"]
+        grid[alpha] = float(np.mean(dev))
+    best = max(grid, key=lambda a: (grid[a], -abs(a - 0.5)))
+    return EnsembleSystem(f"{tuned.name} x MiniLM (alpha {best:.1f})", tuned, base, best), grid
+
+
 def _metrics(result: dict) -> dict:
     return {"mrr": result["mrr"], **{f"recall@{k}": result[f"recall@{k}"] for k in KS},
             "num_queries": result["num_queries"], "num_groups": result["num_groups"]}
@@ -91,6 +108,10 @@ def main() -> None:
     parser.add_argument("--queries", default=str(DEFAULT_QUERY_FILE))
     parser.add_argument("--fusion", default="minmax", choices=("minmax", "rrf"))
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--encoding", default="fast", choices=("fp32", "fast"), help="how MiniLM towers run "
+                        "(mmssl.model; fast = 128-token cap, length-bucketed batches), for every dense system")
+    parser.add_argument("--no-ensemble", action="store_true", help="skip the score ensemble alpha * model + "
+                        "(1 - alpha) * MiniLM zero-shot (alpha chosen on the dev split)")
     parser.add_argument("--output", default=str(RESULTS))
     parser.add_argument("--in-corpus-functions", type=int, default=None, help="rank over every query target plus a "
                         "seeded sample of the test split up to this many functions (default: all 5,770); the CSN "
@@ -101,7 +122,8 @@ def main() -> None:
     torch.set_num_threads(int(os.environ.get("MMSSL_BENCH_THREADS", "2")))
     start, load = time.perf_counter(), os.getloadavg()
     models = args.model or [str(ROOT / "models" / "code-default")]
-    systems = [minilm_system()] + [model_system(m, batch_size=args.batch_size) for m in models]
+    minilm = minilm_system(encoding=args.encoding)
+    tuned = [model_system(m, batch_size=args.batch_size, encoding=args.encoding) for m in models]
     queries = load_queries(args.queries)
     sizes = {"in-corpus": args.in_corpus_functions, "out-of-corpus": args.out_of_corpus_functions}
     records = {}
@@ -109,13 +131,18 @@ def main() -> None:
         part_queries = [q for q in queries if q["part"] == part]
         records[part] = subsample_corpus(part_records(part, queries), part_queries, size)
 
+    ensembles = [] if args.no_ensemble else [choose_ensemble(queries, system, minilm, records) for system in tuned]
+    systems = [minilm] + tuned + [e for e, _ in ensembles]
     devset = evaluate_queries(queries, systems, fusion=args.fusion, records=records)
     weights = {row["system"].removesuffix(" + BM25"): row["lexical_weight"] for row in devset["rows"]
                if row["lexical_weight"] is not None and row["index_text"] == "code"}
     test_split = records["in-corpus"]  # the CSN protocol over the same held-out functions
-    csn = csn_rows(test_split, systems, weights, args.fusion)
+    csn = csn_rows(test_split, [minilm] + tuned, weights, args.fusion)  # ensembles: dev set only
     result = {
         "benchmark": "code_search", "models": models, "queries": str(args.queries), "fusion": args.fusion,
+        "encoding": args.encoding,
+        "ensembles": [{"system": e.name, "alpha": e.alpha, "dev_mrr_by_alpha": grid,
+                       "chosen_on": "dev split, mean of both parts, index text 'full'"} for e, grid in ensembles],
         "corpus_sizes": {part: len(r) for part, r in records.items()},
         "subsample": {**sizes, "seed": 0, "rule": "every query target + a seeded uniform sample of the rest"},
         "codesearchnet": {"split": "test", "num_pairs": len(test_split), "group_size": min(1000, len(test_split)),

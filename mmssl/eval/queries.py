@@ -193,12 +193,16 @@ class DenseSystem:
         return queries @ docs.T  # (Q, N) cosines
 
 
-def minilm_system(cache_root: str | Path | None = None, device: str | torch.device = "cpu") -> DenseSystem:
-    """Zero-shot all-MiniLM-L6-v2 on both sides (256 tokens), through the feature cache."""
+def minilm_system(cache_root: str | Path | None = None, device: str | torch.device = "cpu",
+                  encoding: str = "fp32") -> DenseSystem:
+    """Zero-shot all-MiniLM-L6-v2 on both sides through the feature cache: 256 tokens (``"fp32"``),
+    or the fast path's cap (``"fast"``, :data:`mmssl.model.FAST_MAX_LENGTH`; its own cache entries)."""
     from mmssl.encoders import build_tower
     from mmssl.encoders.cache import FeatureCache
+    from mmssl.model import FAST, FAST_MAX_LENGTH, check_encoding
 
-    tower = build_tower("minilm", pretrained="minilm", locked=True, max_length=MINILM_MAX_LENGTH).to(device)
+    max_length = FAST_MAX_LENGTH if check_encoding(encoding) == FAST else MINILM_MAX_LENGTH
+    tower = build_tower("minilm", pretrained="minilm", locked=True, max_length=max_length).to(device)
     cache = FeatureCache(tower, Path(cache_root) if cache_root is not None else None)
 
     def encode(texts: list[str]) -> np.ndarray:
@@ -233,15 +237,17 @@ def cached_embeddings(encode: Callable[[list[str]], np.ndarray], key: str, texts
 
 
 def model_system(model_path: str | Path, cache_root: str | Path | None = None, batch_size: int = 64,
-                 device: str | torch.device | None = None, feature_cache_root: str | Path | None = None) -> DenseSystem:
-    """A saved code model (``load_model``); its documents' embeddings are cached on disk."""
+                 device: str | torch.device | None = None, feature_cache_root: str | Path | None = None,
+                 encoding: str = "fp32") -> DenseSystem:
+    """A saved code model (``load_model`` with ``encoding``); its documents' embeddings are cached on disk."""
     from mmssl.eval.evaluate import _text_embeddings
-    from mmssl.model import load_model
+    from mmssl.model import FP32, load_model
 
-    model = load_model(model_path, device=device, batch_size=batch_size)
+    model = load_model(model_path, device=device, batch_size=batch_size, encoding=encoding)
     if model.kind != "code":
         raise ValueError(f"{model_path} is an {model.kind} model; the code search evaluation needs a code model")
-    cache_dir = _embedding_cache_dir(cache_root) / model.fingerprint.replace(":", "-")
+    folder = model.fingerprint.replace(":", "-") + ("" if encoding == FP32 else f"-{encoding}")
+    cache_dir = _embedding_cache_dir(cache_root) / folder
     feature_root = Path(feature_cache_root) if feature_cache_root is not None else None
 
     def encode_queries(texts: list[str]) -> np.ndarray:
@@ -251,6 +257,25 @@ def model_system(model_path: str | Path, cache_root: str | Path | None = None, b
         return cached_embeddings(lambda t: model.encode_code(t, batch_size), model.fingerprint, texts, cache_dir)
 
     return DenseSystem(f"model ({Path(model_path).name})", encode_queries, encode_documents)
+
+
+@dataclass
+class EnsembleSystem:
+    """A score ensemble of two dense systems: ``alpha * tuned + (1 - alpha) * base`` cosines.
+
+    Staying close to the start at query time: ``alpha`` 0 is ``base`` (e.g. MiniLM zero-shot),
+    1 is ``tuned``. Both systems' embeddings are cached, so the ensemble costs no extra encoding.
+    """
+
+    name: str
+    tuned: DenseSystem
+    base: DenseSystem
+    alpha: float
+
+    def scores(self, query_texts: Sequence[str], documents: Sequence[str]) -> np.ndarray:
+        tuned = self.tuned.scores(query_texts, documents)  # (Q, N)
+        base = self.base.scores(query_texts, documents)  # (Q, N)
+        return self.alpha * tuned + (1.0 - self.alpha) * base
 
 
 # ------------------------------------------------------------------------------------ metrics

@@ -7,6 +7,7 @@ import pytest
 from mmssl.eval.fusion import fuse_scores, minmax_rows, ranks_desc
 from mmssl.eval.queries import (
     DenseSystem,
+    EnsembleSystem,
     QueryFileError,
     cached_embeddings,
     evaluate_queries,
@@ -129,3 +130,18 @@ def test_cli_eval_queries_ranks_the_corpus_test_split(tmp_path, capsys):
     assert rows[("BM25", "dev")]["mrr"] == pytest.approx(1.0) and rows[("BM25", "test")]["mrr"] == pytest.approx(1 / 3)
     assert {r["system"] for r in results["rows"]} == {"BM25", "model (code-tiny)", "model (code-tiny) + BM25"}
     assert results["corpora"]["in-corpus"]["num_functions"] == 3
+
+
+def test_score_ensemble_mixes_cosines_and_its_ends_are_the_two_systems():
+    tuned, base = one_hot_system(), DenseSystem("base", lambda t: np.tile([0.6, 0.8], (len(t), 1)),
+                                                lambda t: np.tile([0.0, 1.0], (len(t), 1)))
+    texts = [r["code"] for r in RECORDS]
+    tuned_scores = tuned.scores(["q"], texts)  # [[0, 0, 1]]: read_file is the third record
+    base_scores = base.scores(["q"], texts)  # [[0.8, 0.8, 0.8]]
+    np.testing.assert_allclose(EnsembleSystem("e", tuned, base, 0.25).scores(["q"], texts), [[0.6, 0.6, 0.85]])
+    np.testing.assert_allclose(EnsembleSystem("e", tuned, base, 1.0).scores(["q"], texts), tuned_scores)
+    np.testing.assert_allclose(EnsembleSystem("e", tuned, base, 0.0).scores(["q"], texts), base_scores)
+    results = evaluate_queries(QUERIES, [EnsembleSystem("e", tuned, base, 0.5)], texts=("code",),
+                               records={"out-of-corpus": RECORDS}, bm25=False)
+    test_row = next(r for r in results["rows"] if r["system"] == "e" and r["split"] == "test")
+    assert test_row["mrr"] == pytest.approx(1.0)  # read_file 0.9 vs 0.4: the tuned side decides
