@@ -13,6 +13,7 @@ Images are decoded once into one uint8 array (N, S, S, 3): 8,000 corpus images a
 from __future__ import annotations
 
 import random
+import re
 from typing import Callable
 
 import numpy as np
@@ -83,6 +84,80 @@ class ImageTextPairs(Dataset):
         else:
             sample["query"] = caption
         return sample
+
+
+QUERY_VIEWS = ("docstring", "name", "params")  # the query views of a function, see code_query_views
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(`])")
+_NAME_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
+_PARAM_DOC = re.compile(r"^\s*(?::param\s+(?:\w+\s+)?(\w+):|(\w+)\s*(?:\([^)]*\))?\s*:)\s*(\S.*)$")
+_SECTION = re.compile(r"^\s*(Args|Arguments|Parameters|Params|Keyword Arguments)\s*:?\s*$")
+
+
+def name_phrase(func_name: str) -> str:
+    """``"parse_http_date"`` -> ``"parse http date"``; ``"HTTPServer.getURL"`` -> ``"get url http server"``
+    (method words first, then the class's); leading underscores dropped."""
+    *owners, name = func_name.split(".")
+    words = [w.lower() for part in [name, *reversed(owners)] for w in _NAME_PART.findall(part)]
+    return " ".join(words)
+
+
+def param_docs(docstring: str) -> list[str]:
+    """Parameter descriptions of a docstring (``:param x: ...`` or a Google/NumPy ``Args:`` section),
+    each as ``"x: description"`` on one line."""
+    docs, in_section, indent = [], False, None
+    for line in docstring.splitlines():
+        depth = len(line) - len(line.lstrip())
+        if _SECTION.match(line):
+            in_section, indent = True, None
+            continue
+        match = _PARAM_DOC.match(line)
+        if match and (in_section or line.lstrip().startswith(":param")):
+            docs.append(f"{match.group(1) or match.group(2)}: {match.group(3).strip()}")
+            indent = depth
+        elif docs and indent is not None and line.strip() and depth > indent:
+            docs[-1] += " " + line.strip()  # a wrapped description continues the last parameter's
+        else:
+            indent = None
+            if in_section and line.strip() and depth == 0:
+                in_section = False  # an unindented line ends the section
+    return docs
+
+
+def full_docstring(record: dict) -> str:
+    """The whole docstring of a record's function (corpus records keep only its first paragraph in
+    ``docstring``; ``original_string`` has the source); ``docstring`` when the source does not parse."""
+    import ast
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(record.get("original_string") or record.get("code", "")))
+    except SyntaxError:
+        return record.get("docstring") or ""
+    functions = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    return (ast.get_docstring(functions[0]) if functions else None) or record.get("docstring") or ""
+
+
+def code_query_views(record: dict) -> dict[str, str]:
+    """The query views of one function record (``func_name``, ``docstring``, ``original_string``), by :data:`QUERY_VIEWS`
+    name; a view the function lacks (no parameter docs) is left out.
+
+    * ``docstring``: the first sentence of the docstring's first paragraph (how CSN queries look);
+    * ``name``: the name as words (:func:`name_phrase`) -- close to how developers ask;
+    * ``params``: the parameter descriptions joined by ``"; "``.
+    """
+    from mmssl.data.code import first_paragraph
+
+    views = {}
+    first = first_paragraph(record.get("docstring") or "")
+    if first:
+        views["docstring"] = _SENTENCE_END.split(first, maxsplit=1)[0]
+    phrase = name_phrase(record["func_name"])
+    if phrase:
+        views["name"] = phrase
+    params = param_docs(full_docstring(record))
+    if params:
+        views["params"] = "; ".join(params)
+    return views
 
 
 class CodePairs(Dataset):

@@ -1,0 +1,53 @@
+"""Query views (mmssl.data.pairs.code_query_views) on real standard-library functions, as the corpus
+extractor records them."""
+
+import concurrent.futures
+from pathlib import Path
+
+import pytest
+
+from mmssl.data.code import extract_folder
+from mmssl.data.pairs import QUERY_VIEWS, code_query_views, name_phrase, param_docs
+from mmssl.data.report import CorpusReport
+
+
+@pytest.fixture(scope="module")
+def futures_records():
+    folder = Path(concurrent.futures.__file__).parent
+    return {r["func_name"]: r for r in extract_folder(folder, CorpusReport("code"), repo="stdlib")}
+
+
+def test_views_of_a_documented_function_with_an_args_section(futures_records):
+    views = code_query_views(futures_records["as_completed"])
+    assert set(views) == set(QUERY_VIEWS)
+    assert views["docstring"] == "An iterator over the given futures that yields each as it completes."
+    assert views["name"] == "as completed"
+    # the Args: section, wrapped descriptions joined; the corpus record's docstring holds none of it
+    assert views["params"].startswith("fs: The sequence of Futures (possibly created by different Executors) to "
+                                      "iterate over.; timeout: The maximum number of seconds to wait.")
+    assert "fs:" not in futures_records["as_completed"]["docstring"]
+
+
+def test_method_names_put_the_class_words_after_the_method_words(futures_records):
+    views = code_query_views(futures_records["Future.add_done_callback"])
+    assert views["name"] == "add done callback future"
+    assert views["params"].startswith("fn: A callable that will be called with this future as its only argument")
+
+
+def test_a_function_without_parameter_docs_has_no_params_view(futures_records):
+    views = code_query_views(futures_records["_yield_finished_futures"])
+    assert set(views) == {"docstring", "name"}
+    assert views["name"] == "yield finished futures"  # the leading underscore is not a word
+
+
+def test_name_phrase_splits_snake_camel_and_acronyms():
+    assert name_phrase("parse_http_date") == "parse http date"
+    assert name_phrase("HTTPServer.getURL") == "get url http server"
+    assert name_phrase("utf8Decode2") == "utf 8 decode 2"
+
+
+def test_param_docs_reads_sphinx_fields_and_stops_at_the_next_section():
+    doc = "Copy a file.\n\n:param src: where from\n:param str dst: where to\n    (a folder is fine)\n:returns: dst"
+    assert param_docs(doc) == ["src: where from", "dst: where to (a folder is fine)"]
+    google = "Wait.\n\nArgs:\n    fs: futures\n    timeout (float): seconds\n\nReturns:\n    a pair"
+    assert param_docs(google) == ["fs: futures", "timeout: seconds"]
