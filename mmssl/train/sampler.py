@@ -37,6 +37,10 @@ class ResumableSampler(Sampler):
             order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + epoch))
         else:
             order = torch.arange(self.n)
+        return self._shard(order)
+
+    def _shard(self, order: torch.Tensor) -> torch.Tensor:
+        """This rank's share of an epoch's (n,) order, padded to a multiple of ``world_size``."""
         pad = self.per_rank * self.world_size - self.n
         if pad:
             order = torch.cat([order, order[:pad]])
@@ -74,3 +78,35 @@ class SeededSamples(Dataset):
             finally:
                 random.setstate(py_state)
                 np.random.set_state(np_state)
+
+
+class GroupedSampler(ResumableSampler):
+    """A :class:`ResumableSampler` whose batches come from few groups (hard in-batch negatives).
+
+    ``groups[i]`` names sample ``i``'s group (a code function's package/module). Each epoch shuffles
+    every group, cuts it into chunks of ``batch_size // groups_per_batch`` samples, and shuffles the
+    chunks (all from ``seed + epoch``), so ``batch_size`` consecutive samples span about
+    ``groups_per_batch`` groups: the other functions of a module are the negatives a contrastive
+    loss must beat, instead of random ones from unrelated packages. Still a permutation of
+    ``range(n)`` per epoch, so resume and sharding work as in the parent.
+    """
+
+    def __init__(self, groups: list[str], batch_size: int, groups_per_batch: int, seed: int = 0, start: int = 0,
+                 rank: int = 0, world_size: int = 1):
+        if not 1 <= groups_per_batch <= batch_size:
+            raise ValueError(f"groups_per_batch must be in 1..batch_size ({batch_size}), got {groups_per_batch}")
+        super().__init__(len(groups), seed, start, rank, world_size, shuffle=True)
+        self.chunk = batch_size // groups_per_batch
+        members: dict[str, list[int]] = {}
+        for i, group in enumerate(groups):
+            members.setdefault(group, []).append(i)
+        self.members = [torch.tensor(m) for _, m in sorted(members.items())]
+
+    def _epoch_indices(self, epoch: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        chunks = []
+        for member in self.members:
+            shuffled = member[torch.randperm(len(member), generator=generator)]
+            chunks += list(shuffled.split(self.chunk))
+        order = torch.cat([chunks[j] for j in torch.randperm(len(chunks), generator=generator).tolist()])  # (n,)
+        return self._shard(order)

@@ -2,9 +2,10 @@ import itertools
 import random
 
 import numpy as np
+import pytest
 import torch
 
-from mmssl.train.sampler import ResumableSampler, SeededSamples
+from mmssl.train.sampler import GroupedSampler, ResumableSampler, SeededSamples
 
 
 def take(sampler, n):
@@ -50,3 +51,31 @@ def test_seeded_samples_depend_only_on_key_and_keep_the_global_rng():
     after = torch.rand(3)
     assert torch.equal(before, after)  # loading did not consume the training RNG
     assert ds[(0, 2)] == first and ds[(1, 2)] != first and ds[(0, 3)] != first
+
+
+def _grouped(groups, **kw):
+    return GroupedSampler(groups, batch_size=8, groups_per_batch=2, **kw)
+
+
+def test_grouped_batches_span_groups_per_batch_groups_and_epochs_are_permutations():
+    groups = [f"module{i % 6}" for i in range(48)]  # 6 modules of 8 functions: 2 chunks of 4 each
+    sampler = _grouped(groups, seed=3)
+    draws = list(itertools.islice(iter(sampler), 96))  # two epochs
+    for epoch in (0, 1):
+        indices = [i for e, i in draws if e == epoch]
+        assert sorted(indices) == list(range(48))
+        for b in range(0, 48, 8):
+            assert len({groups[i] for i in indices[b:b + 8]}) <= 2
+    assert [i for e, i in draws if e == 0] != [i for e, i in draws if e == 1]
+    plain = list(itertools.islice(iter(ResumableSampler(48, seed=3)), 48))
+    assert max(len({groups[i] for _, i in plain[b:b + 8]}) for b in range(0, 48, 8)) > 2  # what it improves on
+
+
+def test_grouped_sampler_resumes_and_shards_like_the_plain_one():
+    groups = [f"m{i % 5}" for i in range(37)]
+    full = list(itertools.islice(iter(_grouped(groups, seed=1)), 60))
+    assert list(itertools.islice(iter(_grouped(groups, seed=1, start=23)), 37)) == full[23:60]
+    ranks = [list(itertools.islice(iter(_grouped(groups, seed=1, rank=r, world_size=2)), 19)) for r in (0, 1)]
+    assert {i for r in ranks for _, i in r} == set(range(37))  # 2 x 19 = 37 + 1 pad
+    with pytest.raises(ValueError, match="groups_per_batch"):
+        GroupedSampler(groups, batch_size=4, groups_per_batch=5)
