@@ -86,7 +86,7 @@ class ImageTextPairs(Dataset):
         return sample
 
 
-QUERY_VIEWS = ("docstring", "name", "params")  # the query views of a function, see code_query_views
+QUERY_VIEWS = ("docstring", "sentence", "name", "params")  # the query views of a function, see code_query_views
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z(`])")
 _NAME_PART = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _PARAM_DOC = re.compile(r"^\s*(?::param\s+(?:\w+\s+)?(\w+):|(\w+)\s*(?:\([^)]*\))?\s*:)\s*(\S.*)$")
@@ -141,7 +141,8 @@ def code_query_views(record: dict) -> dict[str, str]:
     """The query views of one function record (``func_name``, ``docstring``, ``original_string``), by :data:`QUERY_VIEWS`
     name; a view the function lacks (no parameter docs) is left out.
 
-    * ``docstring``: the first sentence of the docstring's first paragraph (how CSN queries look);
+    * ``docstring``: the docstring's first paragraph (the CSN query, what the release trains on);
+    * ``sentence``: its first sentence;
     * ``name``: the name as words (:func:`name_phrase`) -- close to how developers ask;
     * ``params``: the parameter descriptions joined by ``"; "``.
     """
@@ -150,7 +151,8 @@ def code_query_views(record: dict) -> dict[str, str]:
     views = {}
     first = first_paragraph(record.get("docstring") or "")
     if first:
-        views["docstring"] = _SENTENCE_END.split(first, maxsplit=1)[0]
+        views["docstring"] = first
+        views["sentence"] = _SENTENCE_END.split(first, maxsplit=1)[0]
     phrase = name_phrase(record["func_name"])
     if phrase:
         views["name"] = phrase
@@ -158,6 +160,30 @@ def code_query_views(record: dict) -> dict[str, str]:
     if params:
         views["params"] = "; ".join(params)
     return views
+
+
+def code_training_pairs(records: list[dict], views: list[str], item_text: str = "code") -> tuple[list[str], list[str]]:
+    """(queries, items): one pair per function and query view it has (``views`` from
+    :data:`QUERY_VIEWS`), the item side as the index embeds it (``item_text``, see
+    :func:`mmssl.data.code_text.index_text`; ``"code"`` is CSN's docstring-cut form).
+
+    Raises:
+        ValueError: an unknown view.
+    """
+    from mmssl.data.code_text import index_text
+
+    unknown = sorted(set(views) - set(QUERY_VIEWS))
+    if unknown or not views:
+        raise ValueError(f"unknown query view(s) {unknown or views}; choose from {', '.join(QUERY_VIEWS)}")
+    queries, items = [], []
+    for record in records:
+        item = index_text(record, item_text)
+        record_views = code_query_views(record)
+        for view in views:
+            if view in record_views:
+                queries.append(record_views[view])
+                items.append(item)
+    return queries, items
 
 
 class CodePairs(Dataset):

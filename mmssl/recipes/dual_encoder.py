@@ -60,6 +60,10 @@ class DualEncoderRun:
                                                                    channels_last="on"))
     keyword_prob: float = 0.3  # image-text: chance a sample's caption is a keyword/alias instead of its name
     tokenizer_vocab_size: int = 8000  # code towers: WordPiece vocabulary trained on the train split
+    # code: the query views each function is paired with (mmssl.data.pairs.QUERY_VIEWS), and the item side's text
+    # (mmssl.data.code_text.INDEX_TEXTS: "code" = docstring cut, "full" = what the product index embeds)
+    query_views: list[str] = field(default_factory=lambda: ["docstring"])
+    item_text: str = "code"
     limit: int | None = None  # cap training pairs per corpus (quick runs and tests)
     evaluate: bool = True  # evaluate on the test split after training and record it in the manifest
 
@@ -116,7 +120,8 @@ def train_records(run: DualEncoderRun) -> list[dict]:
 
 def build_training_set(run: DualEncoderRun, model, records: list[dict]):
     """(dataset, collate_fn, data files) for ``run.task`` from ``records`` (see :func:`train_records`)."""
-    from mmssl.data.pairs import CodePairs, ImageTextPairs, PairCollator, caption_choices, load_images
+    from mmssl.data.pairs import (CodePairs, ImageTextPairs, PairCollator, caption_choices, code_training_pairs,
+                                  load_images)
 
     files = [split_file(name, "train") for name in run.corpora]
     query_locked = model.query_tower.locked
@@ -132,7 +137,7 @@ def build_training_set(run: DualEncoderRun, model, records: list[dict]):
         dataset = ImageTextPairs(images, captions, model.item_tower.transform(train=True), run.keyword_prob,
                                  rows, matrix)
         return dataset, PairCollator(query_tokenize), files
-    docstrings, codes = [r["docstring"] for r in records], [r["code"] for r in records]
+    docstrings, codes = code_training_pairs(records, run.query_views, run.item_text)
     features = _features(model.query_tower, docstrings) if query_locked else None
     states = _states(model.item_tower, codes) if getattr(model.item_tower.config, "frozen_layers", 0) else None
     return (CodePairs(docstrings, codes, features, states), PairCollator(query_tokenize, model.item_tower.tokenize),

@@ -20,7 +20,8 @@ def futures_records():
 def test_views_of_a_documented_function_with_an_args_section(futures_records):
     views = code_query_views(futures_records["as_completed"])
     assert set(views) == set(QUERY_VIEWS)
-    assert views["docstring"] == "An iterator over the given futures that yields each as it completes."
+    assert views["docstring"] == views["sentence"] == ("An iterator over the given futures that yields each as "
+                                                       "it completes.")
     assert views["name"] == "as completed"
     # the Args: section, wrapped descriptions joined; the corpus record's docstring holds none of it
     assert views["params"].startswith("fs: The sequence of Futures (possibly created by different Executors) to "
@@ -36,8 +37,14 @@ def test_method_names_put_the_class_words_after_the_method_words(futures_records
 
 def test_a_function_without_parameter_docs_has_no_params_view(futures_records):
     views = code_query_views(futures_records["_yield_finished_futures"])
-    assert set(views) == {"docstring", "name"}
+    assert set(views) == {"docstring", "sentence", "name"}
     assert views["name"] == "yield finished futures"  # the leading underscore is not a word
+
+
+def test_sentence_view_is_the_first_sentence_of_the_paragraph():
+    record = {"func_name": "f", "docstring": "Return the total. Empty input gives 0 (not None)."}
+    assert code_query_views(record)["sentence"] == "Return the total."
+    assert code_query_views(record)["docstring"] == record["docstring"]
 
 
 def test_name_phrase_splits_snake_camel_and_acronyms():
@@ -51,3 +58,16 @@ def test_param_docs_reads_sphinx_fields_and_stops_at_the_next_section():
     assert param_docs(doc) == ["src: where from", "dst: where to (a folder is fine)"]
     google = "Wait.\n\nArgs:\n    fs: futures\n    timeout (float): seconds\n\nReturns:\n    a pair"
     assert param_docs(google) == ["fs: futures", "timeout: seconds"]
+
+
+def test_training_pairs_one_per_view_a_function_has(futures_records):
+    from mmssl.data.code_text import index_text
+    from mmssl.data.pairs import code_training_pairs
+
+    records = [futures_records["as_completed"], futures_records["_yield_finished_futures"]]
+    queries, items = code_training_pairs(records, ["name", "params"], item_text="full")
+    assert queries[:1] == ["as completed"] and queries[1].startswith("fs: ")
+    assert queries[2:] == ["yield finished futures"]  # no parameter docs: one pair only
+    assert items == [index_text(records[0], "full")] * 2 + [index_text(records[1], "full")]
+    with pytest.raises(ValueError, match="unknown query view"):
+        code_training_pairs(records, ["title"])

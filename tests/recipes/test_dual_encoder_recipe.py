@@ -98,3 +98,27 @@ def test_code_recipe_keeps_the_vocabulary_of_a_pretrained_tower(data_dir, tmp_pa
     model = load_dual_encoder(train_dual_encoder(run, command=["test"]))
     assert model.item_tower.tokenizer.get_vocab() == pretext_vocab.get_vocab()
     assert model.query_tower.tokenizer.get_vocab_size() > pretext_vocab.get_vocab_size()  # the recipe's own
+
+
+def test_code_recipe_on_several_query_views_and_the_full_index_text(data_dir, tmp_path, monkeypatch):
+    from mmssl.data.code_text import index_text
+    from mmssl.encoders import build_dual_encoder
+    from mmssl.recipes.dual_encoder import _code_tokenizer, build_training_set, train_records
+
+    monkeypatch.setenv("MMSSL_DATA_DIR", str(data_dir))
+    run = DualEncoderRun(
+        task="code", corpora=["code"], output=str(tmp_path / "model"), evaluate=False, tokenizer_vocab_size=2000,
+        query_views=["docstring", "name"], item_text="full",
+        model=DualEncoderConfig(query=TowerConfig(name="nbow", max_length=32), item=TowerConfig(name="nbow", max_length=128),
+                                embed_dim=64),
+        train=TrainConfig(run_dir=str(tmp_path / "run"), max_steps=40, batch_size=64, lr=3e-3, warmup_steps=5,
+                          checkpoint_every=40, log_every=10, progress=False))
+    records = train_records(run)
+    tokenizer = _code_tokenizer(run, records)
+    dataset, _, _ = build_training_set(run, build_dual_encoder(run.model, tokenizer, tokenizer), records)
+    assert len(dataset) == 2 * len(records)  # every function has a docstring and a name
+    assert dataset.codes[0] == dataset.codes[1] == index_text(records[0], "full")
+    assert dataset.docstrings[0] == records[0]["docstring"] and "_" not in dataset.docstrings[1]
+    train_dual_encoder(run, command=["test"])
+    rows = metrics_rows(tmp_path / "run")
+    assert rows[-1]["loss"] < rows[0]["loss"] - 0.5
