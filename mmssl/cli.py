@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 
+from mmssl.data.splits import ALL_SPLITS
 from mmssl.kinds import EVAL_CODE, EVAL_TASKS, TASK_CODE, TASK_IMAGE_TEXT, TRAIN_RECIPES
 
 def _cmd_data(args) -> int:
@@ -289,7 +290,9 @@ def _eval_arguments(evaluate: argparse.ArgumentParser) -> None:
                           "without it only the baselines run")
     evaluate.add_argument("--task", required=True, choices=sorted(EVAL_TASKS),
                           help="code: CodeSearchNet MRR vs BM25/MiniLM/random; image: Recall@K per image corpus")
-    evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    evaluate.add_argument("--split", default="test", choices=ALL_SPLITS,
+                          help="image: 'unseen' scores the held-out icon sets and emoji artworks, plus one "
+                          "pooled unseen-style row of their held-out concepts")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.add_argument("--no-baselines", action="store_true", help="code: skip BM25 and MiniLM zero-shot")
     evaluate.add_argument("--corpora", nargs="*", help="image corpora (default: every built one)")

@@ -171,3 +171,28 @@ def test_eval_errors(capsys, models, data_dir, tmp_path):
     assert code == 1 and "needs a model" in err
     code, _, err = _run(capsys, "eval", "--task", "code", "--data-dir", tmp_path)
     assert code == 1 and "python -m mmssl data build code" in err
+
+
+def test_eval_image_unseen_split_pools_held_out_concepts(capsys, models, data_dir, tmp_path):
+    """``--split unseen``: a row per large corpus that has the split, and one pooled unseen-style row
+    of the icons whose concept is held out too (concept_split valid/test), scored as its own gallery."""
+    emoji_dir = data_dir / "corpora" / "emoji"
+    records = [json.loads(line) for s in ("train", "valid", "test") for line in (emoji_dir / f"{s}.jsonl").open()]
+    unseen_dir = tmp_path / "corpora" / "iconsets"
+    unseen_dir.mkdir(parents=True)
+    (unseen_dir / "images").symlink_to(emoji_dir / "images")
+    rows = [{**r, "split": "unseen", "concept_split": r["split"]} for r in records]
+    _jsonl(unseen_dir / "unseen.jsonl", rows)
+    held_out = sum(r["concept_split"] != "train" for r in rows)
+    assert 0 < held_out < len(rows)
+
+    code, out, err = _run(capsys, "eval", "--model", models["image"], "--task", "image", "--data-dir", tmp_path,
+                          "--split", "unseen", "--json")
+    assert code == 0, err
+    results = json.loads(out)
+    assert [(row["corpus"], row["name"], row["num_images"]) for row in results["rows"]] == [
+        ("iconsets", "model", len(rows)), ("iconsets", "random", len(rows)),
+        ("unseen-style", "model", held_out), ("unseen-style", "random", held_out)]
+    # a smaller gallery is an easier one for the random ranking
+    by_corpus = {row["corpus"]: row for row in results["rows"] if row["name"] == "random"}
+    assert by_corpus["unseen-style"]["text_to_image"]["recall@10"] > by_corpus["iconsets"]["text_to_image"]["recall@10"]

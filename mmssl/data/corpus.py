@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import time
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from mmssl.data.paths import corpus_dir
 from mmssl.data.report import CorpusReport
@@ -117,3 +118,34 @@ def count_by_split(records: list[dict], field: str) -> dict[str, dict[str, int]]
         counts = out.setdefault(r[field], {})
         counts[r["split"]] = counts.get(r["split"], 0) + 1
     return out
+
+
+def concept_splits(folder: Path) -> dict[str, str]:
+    """``{group: split of that concept}`` of one built corpus folder, read from its JSONL files.
+
+    An image of a held-out set sits in ``unseen`` but keeps its concept's split in ``concept_split``,
+    and that concept split is what must agree across corpora."""
+    out: dict[str, str] = {}
+    for split in ALL_SPLITS:
+        path = Path(folder) / f"{split}.jsonl"
+        if not path.exists():
+            continue
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                rec = json.loads(line)
+                out[_comparable(rec["group"])] = rec.get("concept_split", rec["split"])
+    return out
+
+
+def _comparable(group: str) -> str:
+    return " ".join(re.split(r"[-_\s]+", group.casefold())).strip()
+
+
+def split_conflicts(folders: Mapping[str, Path]) -> list[tuple[str, str, str, str, str]]:
+    """Concepts whose split differs between two corpora: ``(group, corpus_a, split_a, corpus_b,
+    split_b)``, sorted. Empty when every corpus splits by the same concept key (no cross-corpus leak)."""
+    splits = {name: concept_splits(folder) for name, folder in folders.items()}
+    names = sorted(splits)
+    return sorted((group, a, splits[a][group], b, splits[b][group])
+                  for i, a in enumerate(names) for b in names[i + 1:]
+                  for group in splits[a].keys() & splits[b].keys() if splits[a][group] != splits[b][group])

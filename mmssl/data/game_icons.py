@@ -7,7 +7,9 @@ viewBox and ``color="#000"`` and render it black on white with cairosvg (faster 
 icons, and pixel-identical up to antialiasing).
 
 Caption: the name with ``-`` -> space ("carnivorous-plant" -> "carnivorous plant"). ``group`` is
-the name without a trailing variant number, so "battery-0" … "battery-100" share a split. This
+:func:`mmssl.data.iconsets.concept_of` of the caption (lower case, trailing variant numbers off), so
+"battery-0" … "battery-100" share a split, and a concept drawn both here and in another icon set
+("shopping cart") lands in the same split in both corpora. This
 release of the package has no categories (its ``categories`` field is absent and ``info.json``
 only says the whole set is "Thematic"), so records have no ``category``.
 
@@ -25,6 +27,7 @@ from pathlib import Path
 from mmssl.data.corpus import finish_build, saved_report, spread_sample
 from mmssl.data.fetch import NPM_SOURCES, fetch_npm
 from mmssl.data.iconify import read_icon_set, usable_icons
+from mmssl.data.iconsets import concept_of
 from mmssl.data.paths import corpus_dir, raw_dir
 from mmssl.data.render import RenderJob, render_images
 from mmssl.data.report import CorpusReport
@@ -32,7 +35,6 @@ from mmssl.data.splits import split_of
 
 CORPUS = "game-icons"
 _NON_DESCRIPTIVE = re.compile(r"^abstract-\d+$")
-_VARIANT_NUMBER = re.compile(r"-\d+$")
 
 
 def package_dir() -> Path:
@@ -54,8 +56,9 @@ def _non_descriptive(name: str) -> str | None:
 
 
 def group_of(name: str) -> str:
-    """``"battery-100"`` -> ``"battery"``: numbered variants of one icon stay together."""
-    return _VARIANT_NUMBER.sub("", name) or name
+    """``"battery-100"`` -> ``"battery"``: numbered variants of one icon stay together, under the
+    concept key every image corpus shares (:func:`mmssl.data.iconsets.concept_of`)."""
+    return concept_of(caption_of(name))
 
 
 def build(out_dir: Path | None = None, *, force: bool = False, limit: int | None = None) -> CorpusReport:

@@ -168,11 +168,27 @@ def _model_info(model) -> dict | None:
             "embed_dim": model.embed_dim}
 
 
+# The pooled row of the unseen split: every held-out set's icons whose concept is held out too
+# (``concept_split`` valid/test), one gallery over all corpora. Icons of a held-out set whose concept
+# is in train are scored in the per-corpus rows only: they test a new style, not a new concept.
+UNSEEN_STYLE_ROW = "unseen-style"
+
+
+def _image_corpora() -> tuple[str, ...]:
+    from mmssl.data.build import IMAGE_CORPORA, LARGE_IMAGE_CORPORA
+
+    return IMAGE_CORPORA + LARGE_IMAGE_CORPORA
+
+
 def built_image_corpora(split: str, corpus_root: Path) -> list[str]:
     """The image corpora whose ``split`` is built under ``corpus_root``, in registry order."""
-    from mmssl.data.build import IMAGE_CORPORA
+    return [name for name in _image_corpora() if (corpus_root / name / f"{split}.jsonl").is_file()]
 
-    return [name for name in IMAGE_CORPORA if (corpus_root / name / f"{split}.jsonl").is_file()]
+
+def held_out_concepts(records: list[dict]) -> list[dict]:
+    """The records whose concept is not in train (``concept_split`` valid or test; a record without
+    the field is its own concept split)."""
+    return [r for r in records if r.get("concept_split", r["split"]) != "train"]
 
 
 def evaluate_image(model_path: str | Path, split: str = "test", corpora: list[str] | None = None,
@@ -183,11 +199,15 @@ def evaluate_image(model_path: str | Path, split: str = "test", corpora: list[st
 
     The gallery is every image of the corpus's ``split``; the queries are each image's ``text`` (its
     name), and an image is relevant to a text when its own ``text`` normalises to the same caption.
+    With ``split="unseen"`` (whole icon sets and emoji artworks never trained on; the large corpora
+    only) one more row, :data:`UNSEEN_STYLE_ROW`, pools the unseen icons of every corpus whose
+    concept is held out too.
 
     Args:
         model_path: an image-text model folder.
-        split: ``"train"``, ``"valid"`` or ``"test"``.
-        corpora: image corpus names; default every built one (emoji, clipart, stamps, game-icons).
+        split: ``"train"``, ``"valid"``, ``"test"`` or ``"unseen"``.
+        corpora: image corpus names; default every built one (emoji, clipart, stamps, game-icons,
+            iconsets, emoji-artworks).
         corpus_root: the folder holding the corpus folders; default ``<data root>/corpora``.
         batch_size, device, cache_root, encoding: as in :func:`evaluate_code`.
 
@@ -200,8 +220,7 @@ def evaluate_image(model_path: str | Path, split: str = "test", corpora: list[st
     Raises:
         ValueError: no model, a code model, or no built image corpus.
     """
-    from mmssl.data.build import IMAGE_CORPORA
-    from mmssl.eval.image_text import image_text_recall
+    from mmssl.data.splits import UNSEEN_SPLIT
     from mmssl.model import default_device, load_model
 
     if model_path is None:
@@ -212,11 +231,12 @@ def evaluate_image(model_path: str | Path, split: str = "test", corpora: list[st
     if corpora is None:
         corpora = built_image_corpora(split, corpus_root)
         if not corpora:
-            raise ValueError(f"no image corpus is built under {corpus_root}; run `python -m mmssl data build emoji` "
-                             "(or point --data-dir at a data folder that has one)")
-    unknown = [name for name in corpora if name not in IMAGE_CORPORA]
+            raise ValueError(f"no image corpus has a built {split!r} split under {corpus_root}; run `python -m mmssl "
+                             "data build emoji` (the unseen split: `make data-large`), or point --data-dir at a data "
+                             "folder that has one")
+    unknown = [name for name in corpora if name not in _image_corpora()]
     if unknown:
-        raise ValueError(f"unknown image corpus {unknown}; known: {', '.join(IMAGE_CORPORA)}")
+        raise ValueError(f"unknown image corpus {unknown}; known: {', '.join(_image_corpora())}")
     device = torch.device(device) if device is not None else default_device()
     model = load_model(model_path, device=device, batch_size=batch_size, encoding=encoding)
     if model.kind != MODEL_IMAGE_TEXT:
@@ -225,24 +245,36 @@ def evaluate_image(model_path: str | Path, split: str = "test", corpora: list[st
 
     rows: list[dict] = []
     per_corpus: dict[str, dict] = {}
+    pooled: list[dict] = []
     for name in corpora:
         records = load_corpus(name, split, corpus_root / name).to_list()
         if not records:
             raise ValueError(f"{split_file(name, split, corpus_root / name)} is empty; rebuild the {name} corpus")
-        start = time.perf_counter()
-        texts = [r["text"] for r in records]
-        text_emb = _text_embeddings(model, texts, cache_root, batch_size)  # (N, E)
-        image_emb = model.encode_image([r["image"] for r in records], batch_size)  # (N, E)
-        metrics = image_text_recall(torch.from_numpy(text_emb), torch.from_numpy(image_emb), texts, ks=KS)
-        seconds = round(time.perf_counter() - start, 3)
-        per_corpus[name] = {**metrics, "seconds": seconds}
-        directions = ("text_to_image", "image_to_text")
-        rows.append({"corpus": name, "name": "model", "num_images": len(records), "seconds": seconds,
-                     **{d: {k: v for k, v in metrics[d].items() if k != "random"} for d in directions}})
-        rows.append({"corpus": name, "name": "random", "num_images": len(records), "seconds": 0.0,
-                     **{d: metrics[d]["random"] for d in directions}})
+        per_corpus[name] = _score_image_corpus(model, name, records, rows, cache_root, batch_size)
+        pooled += held_out_concepts(records)
+    if split == UNSEEN_SPLIT and pooled:
+        per_corpus[UNSEEN_STYLE_ROW] = _score_image_corpus(model, UNSEEN_STYLE_ROW, pooled, rows, cache_root, batch_size)
     return {"task": EVAL_IMAGE, "split": split, "corpus_root": str(corpus_root), "model": _model_info(model),
             "corpora": per_corpus, "rows": rows}
+
+
+def _score_image_corpus(model, name: str, records: list[dict], rows: list[dict], cache_root: Path | None,
+                        batch_size: int) -> dict:
+    """Score one gallery, append its model and random rows to ``rows``, return its metrics."""
+    from mmssl.eval.image_text import image_text_recall
+
+    start = time.perf_counter()
+    texts = [r["text"] for r in records]
+    text_emb = _text_embeddings(model, texts, cache_root, batch_size)  # (N, E)
+    image_emb = model.encode_image([r["image"] for r in records], batch_size)  # (N, E)
+    metrics = image_text_recall(torch.from_numpy(text_emb), torch.from_numpy(image_emb), texts, ks=KS)
+    seconds = round(time.perf_counter() - start, 3)
+    directions = ("text_to_image", "image_to_text")
+    rows.append({"corpus": name, "name": "model", "num_images": len(records), "seconds": seconds,
+                 **{d: {k: v for k, v in metrics[d].items() if k != "random"} for d in directions}})
+    rows.append({"corpus": name, "name": "random", "num_images": len(records), "seconds": 0.0,
+                 **{d: metrics[d]["random"] for d in directions}})
+    return {**metrics, "seconds": seconds}
 
 
 def _fmt(value: float) -> str:

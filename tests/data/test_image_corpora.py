@@ -144,7 +144,7 @@ def test_game_icon_names_become_captions():
     assert "carnivorous-plant" in data["icons"] and "rolling-suitcase" in data["icons"]
     assert game_icons.caption_of("carnivorous-plant") == "carnivorous plant"
     assert game_icons.group_of("battery-100") == game_icons.group_of("battery-25") == "battery"
-    assert game_icons.group_of("3d-glasses") == "3d-glasses"
+    assert game_icons.group_of("3d-glasses") == "3d glasses"
 
     image = render_svg(icon_svg(data["icons"]["carnivorous-plant"]).encode())
     rgb = np.asarray(Image.alpha_composite(Image.new("RGBA", image.size, "white"), image).convert("RGB"))
