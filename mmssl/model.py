@@ -314,6 +314,16 @@ def load_model(path: str | Path, device: str | torch.device | None = None,
     return RetrievalModel(load_dual_encoder(path, device=device), path, device, batch_size, encoding)
 
 
+def model_exists(path: str | Path) -> bool:
+    """Whether ``path`` names something on disk to load: a model folder, an HF folder, or an open_clip
+    spec whose weights file exists (what the app checks before it offers a model)."""
+    from mmssl.encoders.image import is_open_clip_spec
+
+    if is_open_clip_spec(str(path)):
+        return Path(str(path).split(":", 2)[-1]).expanduser().is_file()
+    return Path(path).expanduser().exists()
+
+
 def _absolute_spec(spec: str | Path) -> str:
     """The spec with an absolute path, so an index manifest that records it works from any folder."""
     from mmssl.encoders.image import is_open_clip_spec, parse_open_clip_spec

@@ -59,6 +59,17 @@ def test_open_clip_weights_file_loads_indexes_and_searches(tmp_path, capsys, mon
     card = read_model_card(spec)
     assert card.facts["architecture"] == "ViT-B-32" and card.facts["weights"] == str(vit_b_32_file)
     assert card.facts["weights_mb"] > 500 and card.metrics is None
+    # served: the page's search service loads the spec as its image model; the About tab shows provenance
+    from mmssl.app.config import AppConfig
+    from mmssl.app.search import SearchService
+    from mmssl.app.ui import _about
+
+    service = SearchService.load(AppConfig(indexes=[str(tmp_path / "indexes" / "mine")], image_model=spec,
+                                           code_model=str(tmp_path / "no-code-model")))
+    result = service.search_images("grinning face", k=4)
+    assert [h.metadata["path"] for h in result.hits] == [h["path"] for h in hits[:4]]
+    about = _about(service)
+    assert "architecture: ViT-B-32" in about and str(vit_b_32_file) in about
 
 
 def test_pt_weights_load_with_weights_only_and_match_safetensors(tmp_path):
