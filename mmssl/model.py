@@ -24,6 +24,11 @@ are normalised once, in float32, at the end.
 Both are plain torch, so they run (and agree) on CPU and CUDA. An index records the encoding that
 embedded it; a search runs its model the same way (:meth:`RetrievalModel.with_encoding`).
 
+A model may also be a user's own pretrained model from local files, named by a *spec* wherever a
+model folder goes: ``open_clip:ARCH:/path/weights.safetensors`` (image-text) or a local Hugging
+Face / sentence-transformers folder (code); see :mod:`mmssl.encoders.external`. Its fingerprint
+hashes those files, and its model card (:func:`read_model_card`) says where it came from.
+
 Images are brought to the corpus format first (fit into a 128 px white square, alpha flattened;
 :func:`mmssl.data.imageio.to_square_rgb`), so a user's photo is seen the way the training images
 were; then the tower's eval transform resizes and normalises it.
@@ -241,6 +246,16 @@ class RetrievalModel:
         return None
 
 
+class ExternalModel(RetrievalModel):
+    """A user's own pretrained model (an open_clip spec or an HF folder); ``path`` is the spec."""
+
+    @cached_property
+    def fingerprint(self) -> str:
+        from mmssl.encoders.external import external_fingerprint
+
+        return external_fingerprint(self.path)
+
+
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
     """(N, E) float32 rows scaled to unit length in place (all-zero rows stay zero): the one normalisation."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)  # (N, 1)
@@ -271,7 +286,8 @@ def load_model(path: str | Path, device: str | torch.device | None = None,
     """Load a dual encoder saved by :func:`mmssl.encoders.save_dual_encoder` for encoding.
 
     Args:
-        path: the model folder (``config.json`` + ``model.safetensors``), e.g. ``models/clip-default``.
+        path: the model folder (``config.json`` + ``model.safetensors``), e.g. ``models/clip-default``;
+            or a user's own model: ``open_clip:ARCH:FILE`` or a local HF / sentence-transformers folder.
         device: ``"cpu"``, ``"cuda"``, ...; default CUDA when present, else CPU.
         batch_size: default batch size of the ``encode_*`` methods.
         encoding: ``"fp32"`` (as trained) or ``"fast"`` (the CPU fast path; see the module docstring).
@@ -280,14 +296,42 @@ def load_model(path: str | Path, device: str | torch.device | None = None,
         ValueError: an unknown ``encoding``.
         FileNotFoundError: ``path`` does not exist.
         mmssl.checkpoint.CheckpointError: ``path`` holds no dual encoder or a corrupt one.
+        mmssl.encoders.image.WeightsFileError: an open_clip spec with an unknown architecture, a
+            missing file or weights that do not fit it.
     """
+    from mmssl.encoders.external import external_dual_encoder, is_external_spec
+
+    device = torch.device(device) if device is not None else default_device()
+    check_encoding(encoding)  # a typo fails before the weights load
+    if is_external_spec(path):
+        spec = _absolute_spec(path)
+        return ExternalModel(external_dual_encoder(spec).to(device), spec, device, batch_size, encoding)
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no model at {path}: pass a folder written by save_dual_encoder or a training "
-                                "recipe (e.g. models/clip-default, models/code-default)")
-    device = torch.device(device) if device is not None else default_device()
-    check_encoding(encoding)  # a typo fails before the weights load
+                                "recipe (e.g. models/clip-default, models/code-default), a local Hugging Face / "
+                                "sentence-transformers folder, or open_clip:ARCH:/path/to/weights.safetensors")
     return RetrievalModel(load_dual_encoder(path, device=device), path, device, batch_size, encoding)
+
+
+def model_exists(path: str | Path) -> bool:
+    """Whether ``path`` names something on disk to load: a model folder, an HF folder, or an open_clip
+    spec whose weights file exists (what the app checks before it offers a model)."""
+    from mmssl.encoders.image import is_open_clip_spec
+
+    if is_open_clip_spec(str(path)):
+        return Path(str(path).split(":", 2)[-1]).expanduser().is_file()
+    return Path(path).expanduser().exists()
+
+
+def _absolute_spec(spec: str | Path) -> str:
+    """The spec with an absolute path, so an index manifest that records it works from any folder."""
+    from mmssl.encoders.image import is_open_clip_spec, parse_open_clip_spec
+
+    if is_open_clip_spec(str(spec)):
+        arch, file = parse_open_clip_spec(str(spec))
+        return f"open_clip:{arch}:{file}"
+    return str(Path(spec).expanduser().absolute())
 
 
 MODEL_CARD_FILE = "manifest.json"  # written beside the weights by mmssl.recipes.dual_encoder
@@ -306,9 +350,16 @@ class ModelCard:
 def read_model_card(path: str | Path) -> ModelCard | None:
     """The training manifest of the model folder ``path``; None when it has none (e.g. an exported model).
 
+    A user's own model (open_clip spec, HF folder) gets a card of its provenance: source,
+    architecture, files and size (no metrics).
+
     Raises:
         ValueError: the manifest exists but is not a JSON object (the message names the file).
     """
+    from mmssl.encoders.external import external_provenance, is_external_spec
+
+    if is_external_spec(path):
+        return ModelCard(facts=external_provenance(path), metrics=None, manifest={"model": str(path)})
     manifest_file = Path(path) / MODEL_CARD_FILE
     if not manifest_file.is_file():
         return None

@@ -53,3 +53,20 @@ def code_texts():
 
     pairs = stdlib_pairs(200)
     return [code for _, code in pairs]
+
+
+@pytest.fixture(scope="module")
+def emoji_folder(tmp_path_factory):
+    """A user folder of 20 real emoji PNGs (a fresh copy per test module: some tests delete files)."""
+    import shutil
+
+    from mmssl.data import emoji
+    from mmssl.data.folder import image_files
+
+    emoji.fetch()
+    corpus = tmp_path_factory.mktemp("corpus")
+    emoji.build(corpus, limit=20)
+    folder = tmp_path_factory.mktemp("photos")
+    for path in image_files(corpus / "images"):
+        shutil.copy(path, folder / path.name)
+    return folder

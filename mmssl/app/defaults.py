@@ -17,7 +17,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from itertools import chain
-from pathlib import Path
 
 from mmssl.app.config import DEFAULT_CODE_INDEX, DEFAULT_IMAGE_INDEX, AppConfig
 from mmssl.app.jobs import BuildJob, JobRunner, Step
@@ -116,7 +115,9 @@ def _image_job(config: AppConfig, models: dict, build_corpora: bool, log) -> Bui
         log(f"{DEFAULT_IMAGE_INDEX}: corpora not built ({', '.join(missing)}); run `python -m mmssl data build "
             f"{' '.join(missing)}`")
         return None
-    if not Path(config.image_model).exists():
+    from mmssl.model import model_exists
+
+    if not model_exists(config.image_model):
         log(f"{DEFAULT_IMAGE_INDEX}: no image-text model at {config.image_model}; the Images tab will say so")
         return None
     if not needs_build(DEFAULT_IMAGE_INDEX, config.image_model, models, log):
@@ -136,7 +137,9 @@ def _image_job(config: AppConfig, models: dict, build_corpora: bool, log) -> Bui
 
 
 def _code_job(config: AppConfig, models: dict, build_corpora: bool, log) -> BuildJob | None:
-    if not Path(config.code_model).exists():
+    from mmssl.model import model_exists
+
+    if not model_exists(config.code_model):
         log(f"{DEFAULT_CODE_INDEX}: no code model at {config.code_model}; the Code tab will say so")
         return None
     if not _corpus_built("code") and not build_corpora:

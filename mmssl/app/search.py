@@ -121,11 +121,11 @@ class SearchService:
         Raises:
             UserError: the model folder is missing.
         """
-        from mmssl.model import load_model
+        from mmssl.model import load_model, model_exists
 
         path = self.config.image_model if kind == "image" else self.config.code_model
         if path not in self._models:
-            if not Path(path).exists():
+            if not model_exists(path):
                 what = "image-text" if kind == "image" else "code"
                 raise UserError(f"No {what} model at {path}. Train one (`make models`) or pass "
                                 f"--{kind}-model PATH.")

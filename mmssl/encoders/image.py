@@ -11,6 +11,11 @@ first use:
 * ``ViT-B-32``: the standard CLIP image tower at 224 px, for GPU users (random init, nothing is
   downloaded).
 
+A user's own open_clip weights come from a local file named by a spec
+``open_clip:ARCH:/path/weights.(safetensors|pt)`` (:func:`load_open_clip_model`; ``.pt`` is read
+with ``torch.load(weights_only=True)``). An image tower built with ``pretrained`` set to such a
+spec starts from that file's ``visual`` weights.
+
 Corpus images are 128x128 RGB; the transforms resize them to the tower's size and normalise with
 CLIP's mean and std.
 """
@@ -18,6 +23,7 @@ CLIP's mean and std.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -26,7 +32,7 @@ from PIL import Image
 from tokenizers import Tokenizer
 from torchvision import transforms
 
-from mmssl.encoders.tower import Tower, TowerConfig, finish_tower
+from mmssl.encoders.tower import Tower, TowerConfig, finish_tower, state_differences
 from mmssl.kinds import IMAGES
 
 MODEL_CONFIGS = Path(__file__).parent / "model_configs"
@@ -73,11 +79,11 @@ class OpenClipImageTower(Tower):
     modality = "image"
     reads = IMAGES
 
-    def __init__(self, config: TowerConfig, model_name: str):
+    def __init__(self, config: TowerConfig, model_name: str, clip=None):
         super().__init__(config)
         import open_clip  # imported on use: code-only users never pay its import time
 
-        clip = create_open_clip_model(model_name)
+        clip = clip if clip is not None else create_open_clip_model(model_name)
         self.visual = clip.visual
         self.output_dim = int(clip.visual.output_dim)
         size = clip.visual.image_size  # ViT: (H, W); ModifiedResNet: an int
@@ -118,4 +124,89 @@ def build_open_clip_image_tower(config: TowerConfig, tokenizer: Tokenizer | None
                                 model_name: str) -> OpenClipImageTower:
     if tokenizer is not None:
         raise ValueError(f"tower {config.name!r} takes images; it has no use for a tokenizer")
+    if is_open_clip_spec(config.pretrained):  # the user's own weights file: its visual tower, then lock etc.
+        clip = load_open_clip_model(config.pretrained)
+        tower = OpenClipImageTower(config, model_name, clip=clip)
+        return finish_tower(tower, replace(config, pretrained="scratch"))
     return finish_tower(OpenClipImageTower(config, model_name), config)
+
+
+OPEN_CLIP_PREFIX = "open_clip:"
+WEIGHT_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+
+
+class WeightsFileError(ValueError):
+    """A user's weights file cannot be used (missing, unknown architecture, wrong format or shapes)."""
+
+
+def is_open_clip_spec(spec) -> bool:
+    return isinstance(spec, str) and spec.startswith(OPEN_CLIP_PREFIX)
+
+
+def parse_open_clip_spec(spec: str) -> tuple[str, Path]:
+    """``"open_clip:ARCH:/path/weights.safetensors"`` -> (ARCH, absolute weights path), checked.
+
+    Raises:
+        WeightsFileError: a malformed spec, an architecture open_clip does not know, a missing file
+            or one that is neither safetensors nor a torch pickle (the message names the fix).
+    """
+    import open_clip
+
+    parts = spec[len(OPEN_CLIP_PREFIX):].split(":", 1)
+    if len(parts) != 2 or not parts[0] or not parts[1]:
+        raise WeightsFileError(f"{spec!r} is not an open_clip model spec; write open_clip:ARCH:/path/to/weights"
+                               ".safetensors (e.g. open_clip:ViT-B-32:/models/vit-b-32.safetensors)")
+    arch, file = parts[0], Path(parts[1]).expanduser().absolute()
+    register_model_configs()
+    known = open_clip.list_models()
+    if arch not in known:
+        close = [name for name in known if name.lower().startswith(arch.lower()[:5])][:8] or known[:8]
+        raise WeightsFileError(f"{spec!r}: open_clip knows no architecture {arch!r}; use one of "
+                               f"open_clip.list_models(), e.g. {', '.join(close)}")
+    if not file.is_file():
+        raise WeightsFileError(f"{spec!r}: no weights file at {file}; give the path of a local .safetensors or .pt "
+                               "file (nothing is downloaded)")
+    if file.suffix.lower() not in WEIGHT_SUFFIXES:
+        raise WeightsFileError(f"{spec!r}: {file.name} is not a weights file; use a .safetensors file, or a .pt/"
+                               ".pth/.bin torch state dict")
+    return arch, file
+
+
+def read_state_dict(file: Path) -> dict[str, torch.Tensor]:
+    """A state dict from safetensors or a torch pickle (``weights_only``: no code runs), prefixes stripped.
+
+    open_clip's training checkpoints wrap it as ``{"state_dict": ...}`` with DDP's ``module.`` prefix.
+    """
+    try:
+        if file.suffix.lower() == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(file))
+        else:
+            state = torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as e:  # safetensors, pickle and zip errors have no common base
+        raise WeightsFileError(f"{file} cannot be read as {file.suffix} weights ({type(e).__name__}: {e}); "
+                               "save a state dict with safetensors.torch.save_file or torch.save") from e
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsFileError(f"{file} holds no state dict of tensors; save model.state_dict()")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_open_clip_model(spec: str):
+    """The open_clip model of ``spec`` (``open_clip:ARCH:FILE``) with the file's weights, in eval mode.
+
+    Raises:
+        WeightsFileError: see :func:`parse_open_clip_spec`, or the file's tensors do not fit ARCH.
+    """
+    arch, file = parse_open_clip_spec(spec)
+    clip = create_open_clip_model(arch)
+    state = read_state_dict(file)
+    missing, unexpected, mismatched = state_differences(clip.state_dict(), state, "file", arch)
+    if missing or unexpected or mismatched:
+        raise WeightsFileError(f"{file} does not fit open_clip {arch!r} (missing {missing[:3]}, unexpected "
+                               f"{unexpected[:3]}, shape mismatch {mismatched[:3]}); name the architecture the "
+                               "weights were trained as (open_clip:ARCH:FILE)")
+    clip.load_state_dict(state)
+    return clip.eval()

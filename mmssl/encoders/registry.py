@@ -21,7 +21,8 @@ from mmssl.encoders.image import OpenClipImageTower, build_open_clip_image_tower
 from mmssl.encoders.pretext_towers import (CausalSelfAttentionTower, PixelCNNTower, VQEncoderTower, WaveNetTower,
                                            build_gpt_tower, build_pixelcnn_tower, build_vq_encoder_tower,
                                            build_wavenet_tower)
-from mmssl.encoders.text import MiniLMTower, OpenClipTextTower, build_minilm_tower, build_open_clip_text_tower
+from mmssl.encoders.text import (HFTextTower, MiniLMTower, OpenClipTextTower, build_hf_text_tower, build_minilm_tower,
+                                 build_open_clip_text_tower)
 from mmssl.encoders.tower import Tower, TowerConfig
 from mmssl.kinds import CODE_TOKENS
 
@@ -53,6 +54,7 @@ TOWERS: dict[str, RegisteredTower] = {
     "clip-text-tiny": RegisteredTower(OpenClipTextTower, partial(build_open_clip_text_tower, model_name="clip-text-tiny")),
     "clip-text-b-32": RegisteredTower(OpenClipTextTower, partial(build_open_clip_text_tower, model_name="ViT-B-32")),
     "minilm": RegisteredTower(MiniLMTower, build_minilm_tower),
+    "hf-text": RegisteredTower(HFTextTower, build_hf_text_tower),  # a local HF / sentence-transformers folder
     # code and code-search queries (CodeSearchNet family over the code tokenizer)
     "nbow": RegisteredTower(NBoWTower, build_nbow_tower),
     "cnn": RegisteredTower(CNNTower, build_cnn_tower),

@@ -14,6 +14,11 @@
   layers (kept in eval mode, no dropout) and trains the rest. The frozen part's output then never
   changes, so a data pipeline can compute it once (:class:`mmssl.encoders.cache.StateCache`) and
   run only the top layers per step: ``forward_from_states(*frozen_states(inputs))`` is ``forward``.
+* ``hf-text``: the same tower over a user's local Hugging Face / sentence-transformers folder
+  (``source``; a BERT-like encoder saved with ``save_pretrained``), mean-pooled like MiniLM (or
+  CLS-pooled when the folder's ``1_Pooling/config.json`` says so). ``pretrained="source"`` loads
+  the folder's weights; a saved dual encoder keeps its own copy and reads only the config and
+  tokenizer from the folder.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -104,12 +110,12 @@ class MiniLMTower(Tower):
         super().__init__(config)
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-        path = minilm_path()
+        path = self.model_folder()
         bert_config = AutoConfig.from_pretrained(path)
         if not 1 <= config.max_length <= bert_config.max_position_embeddings:
             raise ValueError(f"minilm max_length must be in [1, {bert_config.max_position_embeddings}], "
                              f"got {config.max_length}")
-        if config.pretrained == "minilm":
+        if config.pretrained in ("minilm", "source"):
             with _quiet_transformers():
                 self.bert = AutoModel.from_pretrained(path)
         else:
@@ -123,6 +129,9 @@ class MiniLMTower(Tower):
             raise ValueError(f"minilm frozen_layers must be in [0, {layers}], got {config.frozen_layers}")
         for p in self.frozen_modules().parameters():
             p.requires_grad_(False)
+
+    def model_folder(self) -> Path:
+        return minilm_path()
 
     def frozen_modules(self) -> nn.ModuleList:
         """The embeddings and the first ``frozen_layers`` layers (empty when nothing is frozen)."""
@@ -159,6 +168,9 @@ class MiniLMTower(Tower):
         mask = self._attention_mask(states, attention_mask)
         for layer in self.bert.encoder.layer[self.config.frozen_layers:]:
             states = layer(states, mask)  # (B, L, H)
+        return self.pool(states, attention_mask)
+
+    def pool(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return _mean_pool(states, attention_mask)
 
     def tokenize(self, texts: list[str], max_length: int | None = None) -> dict[str, torch.Tensor]:
@@ -175,7 +187,7 @@ class MiniLMTower(Tower):
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.config.frozen_layers:
             return self.forward_from_states(*self.frozen_states(inputs))
-        return _mean_pool(self.bert(**inputs).last_hidden_state, inputs["attention_mask"])
+        return self.pool(self.bert(**inputs).last_hidden_state, inputs["attention_mask"])
 
 
 def _mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -196,3 +208,51 @@ def build_minilm_tower(config: TowerConfig, tokenizer: Tokenizer | None = None) 
     if tokenizer is not None:
         raise ValueError("the minilm tower uses its own WordPiece tokenizer; do not pass a code tokenizer")
     return finish_tower(MiniLMTower(config), config)
+
+
+class HFTextTower(MiniLMTower):
+    """A local HF / sentence-transformers folder (``config.source``) as a MiniLM-style text tower."""
+
+    def model_folder(self) -> Path:
+        return hf_folder(self.config.source)
+
+    @cached_property
+    def cls_pooling(self) -> bool:
+        import json
+
+        pooling = self.model_folder() / "1_Pooling" / "config.json"
+        return pooling.is_file() and bool(json.loads(pooling.read_text()).get("pooling_mode_cls_token"))
+
+    def pool(self, states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if self.cls_pooling:
+            return F.normalize(states[:, 0], dim=-1)  # (B, H)
+        return _mean_pool(states, attention_mask)
+
+
+def hf_folder(source: str | Path) -> Path:
+    """``source`` checked as a local transformers folder (``config.json`` with a ``model_type``, a tokenizer).
+
+    Raises:
+        FileNotFoundError: no such folder, or it lacks the files ``save_pretrained`` writes.
+    """
+    import json
+
+    path = Path(source).expanduser() if source else None
+    if path is None or not path.is_dir():
+        raise FileNotFoundError(f"no Hugging Face model folder at {source!r}: give a local folder written by "
+                                "save_pretrained (transformers) or SentenceTransformer.save (nothing is downloaded)")
+    config_file = path / "config.json"
+    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise FileNotFoundError(f"{path} holds no transformers config.json with a model_type; save the model there "
+                                "with model.save_pretrained(folder) (or SentenceTransformer.save(folder))")
+    if not any((path / name).is_file() for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
+        raise FileNotFoundError(f"{path} has no tokenizer files; save them too: tokenizer.save_pretrained(folder)")
+    return path.absolute()
+
+
+def build_hf_text_tower(config: TowerConfig, tokenizer: Tokenizer | None = None) -> HFTextTower:
+    if tokenizer is not None:
+        raise ValueError("the hf-text tower uses its folder's own tokenizer; do not pass a code tokenizer")
+    hf_folder(config.source)  # a clear error before transformers' own
+    return finish_tower(HFTextTower(config), config)

@@ -11,7 +11,9 @@ A *tower* maps one modality to a feature vector:
 * ``encode(raw_items, batch_size)``: features of a whole list, in eval mode without gradients.
 
 Every tower is built from a :class:`TowerConfig` by a factory in :data:`mmssl.encoders.TOWERS`.
-``pretrained`` is ``"scratch"``, ``"minilm"`` (the MiniLM tower only) or a path to an mmssl
+``pretrained`` is ``"scratch"``, ``"minilm"`` (the MiniLM tower only), ``"source"`` (the
+``hf-text`` tower: the weights of its ``source`` folder), ``open_clip:ARCH:FILE`` (open_clip image
+towers: a local weights file) or a path to an mmssl
 pretext/contrastive checkpoint whose method holds the tower at ``.encoder``: the checkpoint's
 ``encoder.*`` tensors of ``model.safetensors`` initialise the tower. ``locked`` freezes it (LiT).
 """
@@ -51,6 +53,7 @@ class TowerConfig:
     pooling: Literal["mean", "max", "attention"] = "mean"
     hflip: bool = True  # image towers: random horizontal flip in the train transform
     frozen_layers: int = 0  # minilm: freeze the embeddings + first N of its 6 layers (partial fine-tuning)
+    source: str = ""  # hf-text: a local Hugging Face / sentence-transformers folder (config, tokenizer, weights)
 
 
 class Tower(nn.Module):
@@ -154,7 +157,9 @@ def finish_tower(tower: Tower, config: TowerConfig) -> Tower:
     if config.pretrained == "minilm" and config.name != "minilm":
         raise ValueError(f"pretrained='minilm' only applies to the 'minilm' tower, not {config.name!r}; "
                          "use 'scratch' or a path to an mmssl checkpoint")
-    if config.pretrained not in ("scratch", "minilm"):
+    if config.pretrained == "source" and config.name != "hf-text":
+        raise ValueError(f"pretrained='source' only applies to the 'hf-text' tower, not {config.name!r}")
+    if config.pretrained not in ("scratch", "minilm", "source"):
         load_encoder_weights(tower, config.pretrained)
     if config.locked:
         tower.lock()
@@ -182,6 +187,15 @@ def _checkpoint_state(weights_file: Path) -> dict:
     return json.loads(state_file.read_text()) if state_file.is_file() else {}
 
 
+def state_differences(own: dict, state: dict, theirs: str = "file", ours: str = "model"):
+    """(missing, unexpected, shape-mismatched) keys of ``state`` against a module's ``own`` state dict."""
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = [f"{k}: {theirs} {tuple(state[k].shape)} vs {ours} {tuple(own[k].shape)}"
+                  for k in sorted(set(own) & set(state)) if state[k].shape != own[k].shape]
+    return missing, unexpected, mismatched
+
+
 def load_encoder_weights(tower: Tower, path: str | Path) -> None:
     """Initialise ``tower`` from the ``encoder.*`` tensors of an mmssl checkpoint.
 
@@ -206,11 +220,7 @@ def load_encoder_weights(tower: Tower, path: str | Path) -> None:
         raise CheckpointError(f"{weights_file} ({kind} checkpoint) has no '{ENCODER_PREFIX}*' tensors to initialise "
                               f"a {name!r} tower from; pass a pretext or contrastive checkpoint, "
                               "or pretrained='scratch'")
-    own = tower.state_dict()
-    missing = sorted(set(own) - set(weights))
-    unexpected = sorted(set(weights) - set(own))
-    mismatched = [f"{k}: checkpoint {tuple(weights[k].shape)} vs tower {tuple(own[k].shape)}"
-                  for k in sorted(set(own) & set(weights)) if weights[k].shape != own[k].shape]
+    missing, unexpected, mismatched = state_differences(tower.state_dict(), weights, "checkpoint", "tower")
     if missing or unexpected or mismatched:
         problems = "; ".join(f"{label} {items[:3]}{' …' if len(items) > 3 else ''}"
                              for label, items in (("missing", missing), ("unexpected", unexpected),

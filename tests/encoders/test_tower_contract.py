@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from mmssl.encoders import TOWERS, Tower, build_tower, takes_code_tokenizer
+from mmssl.encoders import TOWERS, Tower, build_tower, minilm_path, takes_code_tokenizer
 from mmssl.kinds import IMAGES, TOWER_INPUTS
 
 # ViT-B-32 and the CLIP-B text tower are the full-size ones: batch 1 keeps them at a few seconds
@@ -18,6 +18,8 @@ CAPTIONS = ["a red fire truck", "parse a query string into a dict", "def f(x):\n
 def _build(name: str, code_tokenizer, **overrides) -> Tower:
     tokenizer = code_tokenizer if takes_code_tokenizer(name) else None
     pretrained = "minilm" if name == "minilm" else "scratch"
+    if name == "hf-text":  # a local HF folder: the packaged MiniLM's is one
+        overrides.setdefault("source", str(minilm_path()))
     return build_tower(name, tokenizer=tokenizer, pretrained=pretrained, **overrides)
 
 

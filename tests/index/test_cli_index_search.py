@@ -1,13 +1,11 @@
 """``python -m mmssl index build`` / ``search`` end to end with tiny real models and data."""
 
 import json
-import shutil
 
 import pytest
 from tiny_models import save_tiny_code_model, save_tiny_image_model
 
 from mmssl.cli import main
-from mmssl.data import emoji
 from mmssl.data.folder import image_files
 
 
@@ -15,18 +13,6 @@ from mmssl.data.folder import image_files
 def models(tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
     return {"image": save_tiny_image_model(folder / "clip-tiny"), "code": save_tiny_code_model(folder / "code-tiny")}
-
-
-@pytest.fixture(scope="module")
-def emoji_folder(tmp_path_factory):
-    """A user folder of 20 real emoji PNGs."""
-    emoji.fetch()
-    corpus = tmp_path_factory.mktemp("corpus")
-    emoji.build(corpus, limit=20)
-    folder = tmp_path_factory.mktemp("photos")
-    for path in image_files(corpus / "images"):
-        shutil.copy(path, folder / path.name)
-    return folder
 
 
 def _run(capsys, *argv):
