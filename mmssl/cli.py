@@ -227,6 +227,7 @@ def _search_mode(args, kind: str) -> str:
 
 def _cmd_search(args) -> int:
     from mmssl.index import index_folder, load_index
+    from mmssl.index.code_filters import CodeFilter
     from mmssl.index.hybrid import read_query_file, search_texts
     from mmssl.model import load_model
 
@@ -241,6 +242,12 @@ def _cmd_search(args) -> int:
     index = load_index(folder, model=model)  # checks the model is the one that built the index
     mode = _search_mode(args, index.manifest.kind)
     options = {"mode": mode} if args.lexical_weight is None else {"mode": mode, "lexical_weight": args.lexical_weight}
+    code_filter = CodeFilter(args.package, args.module, args.path_glob, args.kind, args.exclude_tests)
+    if not code_filter.is_empty:
+        if index.manifest.kind != "code":
+            raise ValueError("--package/--module/--path/--kind/--exclude-tests filter code indexes; "
+                             f"{args.index} holds {index.manifest.kind} items")
+        options["filter"] = code_filter.as_filter()
     results = search_texts(index, model, texts, k=args.k, **options)
     if args.json:
         def hit_dicts(hits):
@@ -399,6 +406,14 @@ def _search_arguments(search: argparse.ArgumentParser) -> None:
     search.add_argument("--lexical-weight", type=float, default=None, help="hybrid: BM25's weight in [0, 1] "
                         "(default: the one chosen on the dev set)")
     search.add_argument("-k", type=int, default=10, help="number of results")
+    search.add_argument("--package", default="", help="code: only this package (the index's repo field)")
+    search.add_argument("--module", default="", help="code: only this module or its submodules (json, urllib.parse)")
+    search.add_argument("--path", dest="path_glob", default="", metavar="GLOB",
+                        help="code: only files matching GLOB (a pattern without / matches the file name)")
+    search.add_argument("--kind", default="any", choices=("any", "function", "method"),
+                        help="code: functions only, methods only, or both")
+    search.add_argument("--exclude-tests", action="store_true", help="code: leave out test folders, files and "
+                        "test* functions")
     search.add_argument("--model", help="model folder (default: the one recorded in the index manifest)")
     search.add_argument("--json", action="store_true", help="print JSON")
     search.set_defaults(func=_cmd_search)

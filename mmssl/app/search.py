@@ -242,25 +242,46 @@ class SearchService:
         return self.search_by_image(path, k, loaded.name, exclude_id=hit.id)
 
     def search_code(self, query, k: int = 10, index: str | None = None, package: str | None = None,
-                    module: str | None = None) -> SearchResult:
-        """Natural language → code: the best ``k`` functions, optionally within one package and/or module prefix."""
+                    module: str | None = None, *, path_glob: str = "", kind: str = "any", exclude_tests: bool = False,
+                    mode: str = "hybrid") -> SearchResult:
+        """Natural language → code: the best ``k`` functions (hybrid dense + BM25 by default, each hit's
+        ``dense`` and ``lexical`` scores kept), optionally filtered (:class:`~mmssl.index.code_filters.CodeFilter`)."""
+        from mmssl.index.code_filters import CodeFilter, CodeFilterError
+        from mmssl.index.hybrid import SEARCH_MODES, hybrid_search
+
         start = time.perf_counter()
         loaded = self.get(index, "code")
         query, note = clean_query(query)
         k = check_k(k, self.config.max_k)
-        filter = {}
-        if package:
-            filter["repo"] = package
-        module = (module or "").strip()
-        if module:
-            if not re.fullmatch(r"[A-Za-z_][\w.]*", module):
-                raise UserError(f"{module!r} is not a module name; use dotted names like json or urllib.parse.")
-            filter["module"] = module
-        vectors = self._encode(loaded.model, "encode_text", [query])  # (1, E)
-        hits = self._search(loaded, vectors, k, filter or None)
+        if mode not in SEARCH_MODES:
+            raise UserError(f"The ranking must be one of {', '.join(SEARCH_MODES)}, not {mode!r}.")
+        try:
+            filter = CodeFilter(package or "", module or "", path_glob or "", kind or "any",
+                                bool(exclude_tests)).as_filter()
+        except CodeFilterError as e:
+            raise UserError(str(e)) from None
+        vectors = self._encode(loaded.model, "encode_text", [query]) if mode != "lexical" else None  # (1, E)
+        with loaded.lock:
+            hits = hybrid_search(loaded.index, [query], vectors, k, mode=mode, filter=filter)[0]
+        if mode == "dense":
+            for hit in hits:
+                hit.dense = hit.score
         if not hits and filter:
-            note = (note + " " if note else "") + "Nothing matches that package/module filter."
+            note = (note + " " if note else "") + "Nothing matches those filters."
         return SearchResult(hits, time.perf_counter() - start, note)
+
+    def source_file(self, hit: Hit, index: str | None = None) -> str | None:
+        """The absolute file of a code hit on this machine (for editor links), or None when the index was
+        not built from a folder that still holds it (a corpus read from wheels)."""
+        loaded = self.get(index, "code")
+        folder = loaded.index.manifest.source.get("folder")
+        path = str(hit.metadata.get("path", ""))
+        if not folder or not path:
+            return None
+        for candidate in (Path(folder) / path, Path(folder) / str(hit.metadata.get("repo", "")) / path):
+            if candidate.is_file():
+                return str(candidate.resolve())
+        return None
 
     # ------------------------------------------------------------------ what is loaded
 

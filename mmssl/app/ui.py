@@ -4,7 +4,8 @@ Handlers are thin: each calls the service and turns its result (or its :class:`U
 component values. Anything else that goes wrong is logged with its traceback on the server and the
 page shows one friendly line, never the traceback. API names (for ``gradio_client``):
 ``/search_images`` (query, k, index, source), ``/search_by_image`` (image, k, index),
-``/search_code`` (query, k, index, package, module), ``/indexes``, ``/build_index``, ``/refresh_index``.
+``/search_code`` (query, k, index, package, module, path glob, "any"/"function"/"method", exclude tests,
+"hybrid"/"dense"/"lexical"), ``/indexes``, ``/build_index``, ``/refresh_index``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import gradio as gr
 
 from mmssl.app import cards
 from mmssl.app.search import EXAMPLE_CODE_QUERY, SearchService, UnreadableUpload, UserError, short_reason
+from mmssl.app.why import query_terms
+from mmssl.index.code_filters import FUNCTION_KINDS
+from mmssl.index.hybrid import SEARCH_MODES
 
 log = logging.getLogger("mmssl.app")
 
@@ -198,7 +202,7 @@ def images_tab(service: SearchService) -> SearchTab:
 
 
 def code_tab(service: SearchService) -> SearchTab:
-    """Text → code search with package and module filters."""
+    """Text → code search (hybrid by default) with package, module, path, function/method and test filters."""
     banner, notice = _missing_banner(service, "code", "code-missing")
     with gr.Row(equal_height=True):
         code_query = gr.Textbox(label="What should the function do?", placeholder=f"e.g. {EXAMPLE_CODE_QUERY}",
@@ -208,17 +212,29 @@ def code_tab(service: SearchService) -> SearchTab:
         code_k, code_index = _results_and_index(service, "code", 10)
         package = gr.Dropdown([ALL, *service.packages()], value=ALL, label="package", allow_custom_value=True)
         module = gr.Textbox(label="module prefix", placeholder="e.g. json or urllib.parse", max_lines=1)
+    with gr.Row():
+        path_glob = gr.Textbox("", label="path glob", placeholder="e.g. *parse*.py or src/*/io.py", max_lines=1,
+                               elem_id="code-path-glob")
+        function_kind = raw_when_invalid(gr.Radio(list(FUNCTION_KINDS), value="any", label="functions or methods",
+                                                  elem_id="code-kind"))
+        exclude_tests = gr.Checkbox(False, label="exclude tests", elem_id="code-exclude-tests")
+        ranking = raw_when_invalid(gr.Radio(list(SEARCH_MODES), value="hybrid", label="ranking",
+                                            info="hybrid: embeddings + BM25 words", elem_id="code-ranking"))
     gr.Examples(CODE_EXAMPLES, inputs=code_query, label="try")
     code_status = gr.Markdown("Describe a function in plain words and press Enter.", label="status",
                               elem_id="code-status")
     code_results = gr.HTML(label="results", elem_id="code-results")
 
     @friendly((MESSAGE, ""))
-    def code_search(query, k, index, package_name, module_prefix):
-        result = service.search_code(query, k, _choice(index), _choice(package_name), module_prefix)
-        return cards.status_line(len(result.hits), result.seconds, result.note), cards.code_cards(result.hits)
+    def code_search(query, k, index, package_name, module_prefix, glob="", kind="any", no_tests=False,
+                    mode="hybrid"):
+        result = service.search_code(query, k, _choice(index), _choice(package_name), module_prefix, path_glob=glob,
+                                     kind=kind or "any", exclude_tests=bool(no_tests), mode=mode or "hybrid")
+        files = [service.source_file(h, _choice(index)) for h in result.hits]
+        return (cards.status_line(len(result.hits), result.seconds, result.note),
+                cards.code_cards(result.hits, query_terms(query), files))
 
-    code_inputs = [code_query, code_k, code_index, package, module]
+    code_inputs = [code_query, code_k, code_index, package, module, path_glob, function_kind, exclude_tests, ranking]
     code_button.click(code_search, code_inputs, [code_status, code_results], api_name="search_code")
     code_query.submit(code_search, code_inputs, [code_status, code_results], api_name=False)
     code_index.change(lambda name: gr.update(choices=[ALL, *service.packages(_choice(name))], value=ALL),
@@ -355,7 +371,8 @@ def _about(service: SearchService) -> str:
 
     parts = ["## How it works\nA query is embedded by a dual encoder (a text tower and an image or code tower "
              "trained with symmetric InfoNCE) and compared by cosine similarity with every item of a FAISS index "
-             "built with the same model. Scores are cosine similarities (−1…1); the latency shown is the "
+             "built with the same model. Image scores are cosine similarities (−1…1); code results are ranked "
+             "hybrid by default (cosine fused with BM25 word scores, both shown per hit); the latency shown is the "
              "server's time to embed the query and search."]
     seen = set()
     for loaded in service.indexes.values():

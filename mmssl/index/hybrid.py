@@ -83,25 +83,35 @@ def lexical_index(index) -> LexicalIndex:
     return found
 
 
-def _lexical_top(index, query_texts: list[str], count: int, filter) -> list[list[tuple[int, float]]]:
-    """Each query's best ``count`` (id, BM25 score), best first, optionally within ``filter``."""
+def _lexical_scores(index, query_texts: list[str], filter) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, scores)``: every live id (N,) and each query's BM25 score of it (Q, N); -inf outside ``filter``."""
     lexical = lexical_index(index)
     scores = lexical.scores(query_texts)  # (Q, N)
     if filter is not None:
         allowed = np.isin(lexical.ids, index.store.matching_ids(filter))  # (N,)
         scores = np.where(allowed[None, :], scores, -np.inf)
+    return lexical.ids, scores
+
+
+def _top(ids: np.ndarray, scores: np.ndarray, count: int) -> list[list[tuple[int, float]]]:
+    """Each row's best ``count`` (id, score), best first, skipping -inf (filtered out)."""
     count = min(count, scores.shape[1])
     top = np.argsort(-scores, axis=1, kind="stable")[:, :count]  # (Q, count)
-    return [[(int(lexical.ids[j]), float(row[j])) for j in order if np.isfinite(row[j])]
-            for row, order in zip(scores, top)]
+    return [[(int(ids[j]), float(row[j])) for j in order if np.isfinite(row[j])] for row, order in zip(scores, top)]
 
 
-def _hits(index, ranked: list[list[tuple[int, float]]]):
+def _lexical_top(index, query_texts: list[str], count: int, filter) -> list[list[tuple[int, float]]]:
+    """Each query's best ``count`` (id, BM25 score), best first, optionally within ``filter``."""
+    return _top(*_lexical_scores(index, query_texts, filter), count)
+
+
+def _hits(index, ranked: list[list[tuple]]):
+    """Hits of ranked ``(id, score)`` or ``(id, score, dense, lexical)`` tuples."""
     from mmssl.index.index import Hit
 
-    rows = index.store.rows(sorted({i for query in ranked for i, _ in query}))
-    return [[Hit(i, score, {"path": rows[i].path, **rows[i].metadata}) for i, score in query if i in rows]
-            for query in ranked]
+    rows = index.store.rows(sorted({entry[0] for query in ranked for entry in query}))
+    return [[Hit(entry[0], entry[1], {"path": rows[entry[0]].path, **rows[entry[0]].metadata}, *entry[2:])
+             for entry in query if entry[0] in rows] for query in ranked]
 
 
 def hybrid_search(index, query_texts: list[str], query_vectors: np.ndarray | None, k: int = 10, *,
@@ -119,12 +129,14 @@ def hybrid_search(index, query_texts: list[str], query_vectors: np.ndarray | Non
     if mode == "dense":
         return index.search(query_vectors, k=k, filter=filter)
     if mode == "lexical":
-        return _hits(index, _lexical_top(index, query_texts, k, filter))
+        return _hits(index, [[(i, score, None, score) for i, score in query]
+                             for query in _lexical_top(index, query_texts, k, filter)])
     pool = max(k, candidates)
     dense = index.search(query_vectors, k=pool, filter=filter)
-    lexical = _lexical_top(index, query_texts, pool, filter)
+    ids, scores = _lexical_scores(index, query_texts, filter)  # (N,), (Q, N)
+    column = {int(i): j for j, i in enumerate(ids)}
     ranked = []
-    for dense_hits, lexical_hits in zip(dense, lexical):
+    for dense_hits, lexical_hits, bm25 in zip(dense, _top(ids, scores, pool), scores):
         dense_scores = {h.id: h.score for h in dense_hits}
         lexical_scores = dict(lexical_hits)
         union = [h.id for h in dense_hits] + [i for i, _ in lexical_hits if i not in dense_scores]  # dense first
@@ -137,7 +149,9 @@ def hybrid_search(index, query_texts: list[str], query_vectors: np.ndarray | Non
                             np.asarray([[lexical_scores.get(i, lexical_floor) for i in union]]),
                             lexical_weight, fusion)[0]  # (U,)
         order = np.argsort(-fused, kind="stable")[:k]  # stable: ties keep the dense order
-        ranked.append([(union[j], float(fused[j])) for j in order])
+        # shown per hit: its cosine when it was a dense candidate, and its own BM25 score (not the floor)
+        ranked.append([(union[j], float(fused[j]), dense_scores.get(union[j]), float(bm25[column[union[j]]]))
+                       for j in order])
     return _hits(index, ranked)
 
 

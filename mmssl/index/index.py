@@ -49,11 +49,16 @@ def now_iso() -> str:
 
 @dataclass
 class Hit:
-    """One search result: the FAISS id, the cosine score and the item's metadata (``path`` included)."""
+    """One search result: the FAISS id, the score and the item's metadata (``path`` included).
+
+    A hybrid hit's ``score`` is the fused one; ``dense`` (its cosine, None when it was not among the dense
+    candidates) and ``lexical`` (its BM25 score) say what each side gave it."""
 
     id: int
     score: float
     metadata: dict
+    dense: float | None = None
+    lexical: float | None = None
 
 
 class Index:

@@ -58,3 +58,33 @@ def test_search_errors_are_clear(tmp_path, capsys, monkeypatch):
     assert code == 1 and "index build" in err
     code, _, err = _run(capsys, "search", "--index", "missing", "--query", "   ")
     assert code == 1 and "query is empty" in err
+
+
+def test_search_filters_code_by_path_kind_and_tests(tmp_path, capsys, models, monkeypatch):
+    monkeypatch.setenv("MMSSL_INDEX_DIR", str(tmp_path / "indexes"))
+    project = tmp_path / "proj"
+    (project / "pkg").mkdir(parents=True)
+    (project / "tests").mkdir()
+    body = '    """Parse a query string into a dictionary of values."""\n    pairs = text.split("&")\n' \
+           '    return dict(p.split("=") for p in pairs)\n'
+    (project / "pkg" / "query.py").write_text(
+        f"def parse_query(text):\n{body}\n\nclass Parser:\n    def parse(self, text):\n"
+        + "".join("    " + line + "\n" for line in body.splitlines()))
+    (project / "pkg" / "words.py").write_text(f"def parse_words(text):\n{body}")
+    (project / "tests" / "helpers.py").write_text(f"def parse_fixture(text):\n{body}")
+    code, out, _ = _run(capsys, "index", "build", "proj", "--model", models["code"], "--project", project)
+    assert code == 0 and "3 code items" in out  # the extraction skips tests/ folders
+
+    def names(*flags):
+        code, out, _ = _run(capsys, "search", "--index", "proj", "--query", "parse a query string", "-k", "10",
+                            "--json", *flags)
+        assert code == 0
+        return sorted(h["func_name"] for h in json.loads(out))
+
+    assert names() == names("--exclude-tests") == ["Parser.parse", "parse_query", "parse_words"]
+    assert names("--kind", "method") == ["Parser.parse"]
+    assert names("--kind", "function", "--path", "pkg/*.py") == ["parse_query", "parse_words"]
+    assert names("--path", "words.py") == ["parse_words"]
+    assert names("--module", "pkg.query", "--kind", "function") == ["parse_query"]
+    code, _, err = _run(capsys, "search", "--index", "proj", "--query", "x", "--module", "a b")
+    assert code != 0 and "not a module name" in err
