@@ -263,9 +263,6 @@ class SearchService:
         vectors = self._encode(loaded.model, "encode_text", [query]) if mode != "lexical" else None  # (1, E)
         with loaded.lock:
             hits = hybrid_search(loaded.index, [query], vectors, k, mode=mode, filter=filter)[0]
-        if mode == "dense":
-            for hit in hits:
-                hit.dense = hit.score
         if not hits and filter:
             note = (note + " " if note else "") + "Nothing matches those filters."
         return SearchResult(hits, time.perf_counter() - start, note)

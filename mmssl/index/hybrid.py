@@ -127,7 +127,10 @@ def hybrid_search(index, query_texts: list[str], query_vectors: np.ndarray | Non
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     if mode == "dense":
-        return index.search(query_vectors, k=k, filter=filter)
+        found = index.search(query_vectors, k=k, filter=filter)
+        for hit in (h for query in found for h in query):
+            hit.dense = hit.score  # shown per hit, as the fused modes show theirs
+        return found
     if mode == "lexical":
         return _hits(index, [[(i, score, None, score) for i, score in query]
                              for query in _lexical_top(index, query_texts, k, filter)])
