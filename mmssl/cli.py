@@ -61,6 +61,11 @@ def _cache_root(args):
 def _cmd_eval(args) -> int:
     from mmssl.eval.evaluate import evaluate_code, evaluate_image, format_table
 
+    if args.index:
+        return _eval_index_queries(args)
+    if not args.task:
+        raise ValueError("say what to evaluate: --task code|image (a model on a held-out split), or --index NAME "
+                         "--queries FILE (an index on your own queries)")
     common = dict(batch_size=args.batch_size, device=args.device, cache_root=_cache_root(args),
                   encoding=args.encoding)
     if args.task == EVAL_CODE and args.queries:
@@ -96,6 +101,34 @@ def _eval_queries(args) -> int:
     results = evaluate_queries(load_queries(args.queries), systems, corpus_root=_corpus_root(args),
                                texts=[args.index_text] if args.index_text else INDEX_TEXTS, fusion=args.fusion)
     print(json.dumps(results, indent=2) if args.json else format_query_table(results))
+    return 0
+
+
+def _eval_index_queries(args) -> int:
+    """``eval --index NAME --queries FILE``: an index's model and baselines on the user's own queries."""
+    from mmssl.eval.user_queries import format_user_table, read_user_queries
+    from mmssl.index import index_folder, load_index
+    from mmssl.index.user_eval import evaluate_index_queries
+    from mmssl.model import load_model
+
+    if not args.queries:
+        raise ValueError("--index needs --queries FILE: TSV query<TAB>expected[;expected...] or JSONL "
+                         '{"query": ..., "expected": [...]} (the page\'s feedback file works too)')
+    if args.task or args.model:
+        raise ValueError("--index evaluates the index's own model: leave out --task and --model "
+                         "(compare another model with --baseline-model PATH)")
+    queries, info = read_user_queries(args.queries)
+    folder = index_folder(args.index)
+    manifest = load_index(folder).manifest
+    model = load_model(manifest.model_path, device=args.device, batch_size=args.batch_size,
+                       encoding=manifest.encoding)  # queries run as the items did
+    index = load_index(folder, model=model)
+    results = evaluate_index_queries(index, model, queries, baselines=not args.no_baselines,
+                                     baseline_model=args.baseline_model, cache_root=_cache_root(args),
+                                     index_name=args.index)
+    if info["no_positive"]:
+        results["notes"].append(f"{info['no_positive']} feedback queries left out: every vote on them is down")
+    print(json.dumps(results, indent=2) if args.json else format_user_table(results))
     return 0
 
 
@@ -295,18 +328,26 @@ def _data_arguments(data: argparse.ArgumentParser) -> None:
 def _eval_arguments(evaluate: argparse.ArgumentParser) -> None:
     evaluate.add_argument("--model", help="model folder (save_dual_encoder); optional for --task code: "
                           "without it only the baselines run")
-    evaluate.add_argument("--task", required=True, choices=sorted(EVAL_TASKS),
-                          help="code: CodeSearchNet MRR vs BM25/MiniLM/random; image: Recall@K per image corpus")
+    evaluate.add_argument("--task", choices=sorted(EVAL_TASKS),
+                          help="code: CodeSearchNet MRR vs BM25/MiniLM/random; image: Recall@K per image corpus "
+                          "(leave out with --index)")
+    evaluate.add_argument("--index", help="evaluate this index (indexes/NAME or a folder) on your own --queries: "
+                          "every query ranked over every item, its model beside BM25, MiniLM (code) and random")
+    evaluate.add_argument("--baseline-model", help="--index: also rank the items with this model or spec "
+                          "(e.g. open_clip:ViT-B-32:/path/weights.safetensors); it embeds them")
     evaluate.add_argument("--split", default="test", choices=ALL_SPLITS,
                           help="image: 'unseen' scores the held-out icon sets and emoji artworks, plus one "
                           "pooled unseen-style row of their held-out concepts")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    evaluate.add_argument("--no-baselines", action="store_true", help="code: skip BM25 and MiniLM zero-shot")
+    evaluate.add_argument("--no-baselines", action="store_true", help="code and --index: skip BM25 and MiniLM "
+                          "zero-shot (and random)")
     evaluate.add_argument("--corpora", nargs="*", help="image corpora (default: every built one)")
     evaluate.add_argument("--group-size", type=int, default=1000, help="code: pairs per CodeSearchNet group")
-    evaluate.add_argument("--queries", help="code: a developer-style query file (JSONL with text, part, split, repo, "
-                          "path, func_name; e.g. mmssl/data/devset/code_queries.jsonl): full-corpus ranking per part "
-                          "and split instead of the CodeSearchNet protocol")
+    evaluate.add_argument("--queries", help="with --index: your queries, TSV query<TAB>expected[;expected...] or "
+                          'JSONL {"query", "expected"} (an image path; for code path or path:function), or a '
+                          "feedback file; with --task code: a developer-style query file (JSONL with text, part, "
+                          "split, repo, path, func_name; e.g. mmssl/data/devset/code_queries.jsonl): full-corpus "
+                          "ranking per part and split instead of the CodeSearchNet protocol")
     evaluate.add_argument("--index-text", choices=("full", "code"), help="code --queries: one index-text variant "
                           "(default: both; full = name + class + signature + docstring + body, code = docstring cut)")
     evaluate.add_argument("--fusion", default="minmax", choices=("minmax", "rrf"),
