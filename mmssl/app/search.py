@@ -435,6 +435,82 @@ class SearchService:
         return (f"{name}: {len(report.added)} added, {len(report.reembedded)} re-embedded, {len(report.removed)} "
                 f"removed, {report.unchanged} unchanged.")
 
+    # ------------------------------------------------------------------ feedback and the user's own queries
+
+    def feedback_log(self, name: str):
+        """The :class:`~mmssl.app.feedback.FeedbackLog` of a loaded index (``indexes/NAME.feedback.jsonl``)."""
+        from mmssl.app.feedback import FeedbackLog, feedback_path
+
+        loaded = self.indexes.get(name or "")
+        if loaded is None:
+            raise UserError(f"No loaded index named {name!r}.")
+        return FeedbackLog(feedback_path(loaded.index.folder))
+
+    def item_reference(self, name: str, hit: Hit) -> str:
+        """How a queries file names ``hit``: an image's path; a function's ``path:function`` (with its
+        package in front when the index holds several)."""
+        from mmssl.eval.user_queries import code_reference
+
+        loaded = self.indexes[name]
+        if loaded.kind == "image":
+            return str(hit.metadata["path"])
+        with loaded.lock:
+            several = len(loaded.index.distinct_values("repo")) > 1
+        return code_reference({"path": hit.metadata.get("path", ""), **hit.metadata}, with_repo=several)
+
+    def record_feedback(self, name: str | None, query, hit: Hit | None, label: str, kind: str = "image") -> str:
+        """Save a thumbs up (``"up"``) or down on one result of a text query; a line saying what was saved.
+
+        Raises:
+            UserError: no query or no result to vote on, an unknown index or label.
+        """
+        loaded = self.get(name, kind)
+        if hit is None:
+            raise UserError("Search, then choose the result you want to rate.")
+        query, _ = clean_query(query)
+        votes = self.feedback_log(loaded.name)
+        try:
+            votes.record(query, self.item_reference(loaded.name, hit), label, index=loaded.name,
+                        model=loaded.index.manifest.model_fingerprint, score=round(float(hit.score), 4))
+        except ValueError as e:
+            raise UserError(str(e)) from None
+        counts = votes.counts()
+        return (f"Saved 👍 for this result of “{query}”." if label == "up" else
+                f"Saved 👎 for this result of “{query}”.") + \
+            f" {loaded.name} has {counts['up']} 👍 and {counts['down']} 👎 on {counts['queries']} queries."
+
+    def evaluate_own_queries(self, name: str, text: str | None = None, baselines: bool = True) -> dict:
+        """The index's model and baselines on the user's queries (:mod:`mmssl.index.user_eval`): the
+        pasted or uploaded ``text`` of a queries file, or (``text`` None or blank) the index's feedback.
+
+        Raises:
+            UserError: no such index, no queries, a line that does not parse, an expected item not in it.
+        """
+        from mmssl.eval.user_queries import ExpectedItemError, QueriesFileError, parse_user_queries
+        from mmssl.index.user_eval import evaluate_index_queries
+
+        loaded = self.indexes.get(name or "")
+        if loaded is None:
+            raise UserError(f"Choose a loaded index to evaluate (one of: {', '.join(self.indexes) or 'none'}).")
+        label = "your queries"
+        if text is None or not text.strip():
+            path = self.feedback_log(loaded.name).path
+            if not path.is_file():
+                raise UserError(f"{loaded.name} has no feedback yet: rate some results with 👍/👎, or paste "
+                                "queries (query<TAB>expected) here.")
+            text, label = path.read_text(encoding="utf-8"), path.name
+        try:
+            queries, info = parse_user_queries(text, label)
+            with loaded.lock:
+                results = evaluate_index_queries(loaded.index, loaded.model, queries, baselines=baselines,
+                                                 index_name=loaded.name)
+        except (QueriesFileError, ExpectedItemError) as e:
+            raise UserError(str(e)) from None
+        if info["no_positive"]:
+            results["notes"].append(f"{info['no_positive']} queries left out: every vote on them is down")
+        return results
+
+
 @dataclass
 class UnreadableUpload:
     """Stands in for an upload that is not a decodable image, so the handler can say so kindly."""
