@@ -5,7 +5,9 @@ component values. Anything else that goes wrong is logged with its traceback on 
 page shows one friendly line, never the traceback. API names (for ``gradio_client``):
 ``/search_images`` (query, k, index, source), ``/search_by_image`` (image, k, index),
 ``/search_code`` (query, k, index, package, module, path glob, "any"/"function"/"method", exclude tests,
-"hybrid"/"dense"/"lexical"), ``/indexes``, ``/build_index``, ``/refresh_index``.
+"hybrid"/"dense"/"lexical"), ``/indexes``, ``/build_index``, ``/refresh_index``, ``/rate_image_up`` and
+``/rate_code_down`` (and the other two: index, query, result position), ``/evaluate_queries``
+(index, queries text, baselines).
 """
 
 from __future__ import annotations
@@ -198,6 +200,8 @@ def images_tab(service: SearchService) -> SearchTab:
     upload_button.click(images_by_image, [upload, image_k, image_index], outputs, api_name="search_by_image")
     upload.upload(images_by_image, [upload, image_k, image_index], outputs, api_name=False)
     gallery.select(images_like_clicked, [image_hits, image_k, image_index], outputs, api_name=False)
+    feedback_row(service, "image", image_index, image_query, image_hits, [image_button.click, image_query.submit],
+                 [upload_button.click, upload.upload, gallery.select])
     return SearchTab(image_index, banner, notice, image_source)
 
 
@@ -224,19 +228,22 @@ def code_tab(service: SearchService) -> SearchTab:
     code_status = gr.Markdown("Describe a function in plain words and press Enter.", label="status",
                               elem_id="code-status")
     code_results = gr.HTML(label="results", elem_id="code-results")
+    code_hits = gr.State([])
 
-    @friendly((MESSAGE, ""))
+    @friendly((MESSAGE, "", []))
     def code_search(query, k, index, package_name, module_prefix, glob="", kind="any", no_tests=False,
                     mode="hybrid"):
         result = service.search_code(query, k, _choice(index), _choice(package_name), module_prefix, path_glob=glob,
                                      kind=kind or "any", exclude_tests=bool(no_tests), mode=mode or "hybrid")
         files = [service.source_file(h, _choice(index)) for h in result.hits]
         return (cards.status_line(len(result.hits), result.seconds, result.note),
-                cards.code_cards(result.hits, query_terms(query), files))
+                cards.code_cards(result.hits, query_terms(query), files), result.hits)
 
     code_inputs = [code_query, code_k, code_index, package, module, path_glob, function_kind, exclude_tests, ranking]
-    code_button.click(code_search, code_inputs, [code_status, code_results], api_name="search_code")
-    code_query.submit(code_search, code_inputs, [code_status, code_results], api_name=False)
+    code_outputs = [code_status, code_results, code_hits]
+    code_button.click(code_search, code_inputs, code_outputs, api_name="search_code")
+    code_query.submit(code_search, code_inputs, code_outputs, api_name=False)
+    feedback_row(service, "code", code_index, code_query, code_hits, [code_button.click, code_query.submit])
     code_index.change(lambda name: gr.update(choices=[ALL, *service.packages(_choice(name))], value=ALL),
                       code_index, package, api_name=False)
     return SearchTab(code_index, banner, notice, package)
@@ -293,7 +300,87 @@ def indexes_tab(service: SearchService, image_index: gr.Dropdown, code_index: gr
                     "that folder here. From a shell: `python -m mmssl index build NAME --model "
                     "models/clip-default --images FOLDER` (or `--model models/code-default --project "
                     "FOLDER`), then `python -m mmssl serve --index NAME`.")
+    evaluation_section(service, table)
     return table
+
+
+def _hit_label(position: int, hit) -> str:
+    m = hit.metadata
+    name = f"{m.get('func_name', '')} ({m.get('path', '')})" if "func_name" in m else (m.get("caption") or m["path"])
+    return f"{position + 1}. {name}"
+
+
+def feedback_row(service: SearchService, kind: str, index: gr.Dropdown, query: gr.Textbox, hits: gr.State,
+                 text_searches: list, other_searches: list = ()) -> None:
+    """👍/👎 on one result of the last text search, appended to the index's feedback file
+    (:mod:`mmssl.app.feedback`), which the Indexes tab evaluates. Results of an image search are not
+    rated: a vote pairs the words of a query with a result."""
+    last_query = gr.State(None)  # the page's last search: its text, or "" for a search by image
+    with gr.Row(equal_height=True):
+        choice = raw_when_invalid(gr.Dropdown([], label="rate a result of this search", scale=4,
+                                              elem_id=f"{kind}-rate-choice"))  # the service checks the position
+        up = gr.Button("👍 good result", scale=1, size="sm", elem_id=f"{kind}-rate-up")
+        down = gr.Button("👎 wrong result", scale=1, size="sm", elem_id=f"{kind}-rate-down")
+    status = gr.Markdown(elem_id=f"{kind}-rate-status")
+    gr.on(text_searches, lambda text: text, query, last_query, api_name=False)
+    if other_searches:
+        gr.on(list(other_searches), lambda: "", None, last_query, api_name=False)
+    hits.change(lambda found: gr.update(choices=[(_hit_label(i, h), i) for i, h in enumerate(found or [])],
+                                        value=0 if found else None), hits, choice, api_name=False)
+
+    def vote(label):
+        @friendly((MESSAGE,))
+        def run(index_name, searched, text, found, position):
+            # an API client runs the search endpoint alone, so the page's last query is unknown (None):
+            # the query box, which it passes, is the query
+            text = text if searched is None else searched
+            if not text:
+                raise UserError("Rate the results of a text search: a vote pairs your words with a result.")
+            if position is None or not found or not str(position).isdigit() or not int(position) < len(found):
+                raise UserError("Search, then choose the result you want to rate.")
+            note = service.record_feedback(_choice(index_name), text, found[int(position)], label, kind=kind)
+            return (cards.message(note),)
+
+        def one_output(index_name, searched, text, found, position):
+            return run(index_name, searched, text, found, position)[0]
+        return one_output
+
+    for button, label in ((up, "up"), (down, "down")):
+        # the status only: a chooser among the outputs would get a per-session copy without raw_when_invalid
+        button.click(vote(label), [index, last_query, query, hits, choice], status, api_name=f"rate_{kind}_{label}")
+
+
+def evaluation_section(service: SearchService, table: gr.Dataframe) -> None:
+    """Evaluate an index on the user's own queries (uploaded, pasted, or its 👍/👎 feedback): the table of
+    MRR and Recall@K per system and a bar chart."""
+    from mmssl.app.eval_view import EVAL_COLUMNS, bar_chart_html, eval_rows, eval_summary
+
+    gr.Markdown("### Evaluate on your own queries\nOne query a line: `query<TAB>expected[;expected…]` (an image "
+                "path relative to the indexed folder; for code `path` or `path:function`), or JSONL "
+                "`{\"query\": …, \"expected\": […]}`. Leave it empty to use the index's 👍/👎 feedback. "
+                "Every query is ranked over the whole index.")
+    with gr.Row():
+        names = list(service.indexes)
+        eval_index = gr.Dropdown(names, value=names[0] if names else None, label="index", allow_custom_value=True,
+                                 elem_id="eval-index")
+        baselines = gr.Checkbox(True, label="baselines", info="BM25, random, MiniLM zero-shot (code)")
+    # pasted, not uploaded: the server accepts image uploads only (mmssl.app.guard)
+    pasted = gr.Textbox(label="your queries (paste a TSV or JSONL file's lines)", lines=4, placeholder="a red fire truck\tvehicles/fire_truck.png",
+                        elem_id="eval-text")
+    run = gr.Button("Evaluate", variant="primary", elem_id="eval-run")
+    status = gr.Markdown(elem_id="eval-status")
+    results_table = gr.Dataframe(headers=EVAL_COLUMNS, label="your queries", interactive=False, wrap=True,
+                                 elem_id="eval-table")
+    chart = gr.HTML(elem_id="eval-chart")
+
+    @friendly((MESSAGE, gr.update(), ""))
+    def evaluate(index_name, text, with_baselines=True, progress=gr.Progress()):
+        results = service.evaluate_own_queries(_choice(index_name), text, bool(with_baselines))
+        return eval_summary(results), eval_rows(results), bar_chart_html(results)
+
+    run.click(evaluate, [eval_index, pasted, baselines], [status, results_table, chart],
+              api_name="evaluate_queries")
+    table.change(lambda: gr.update(choices=list(service.indexes)), None, eval_index, api_name=False)
 
 
 def _missing_banner(service: SearchService, kind: str, elem_id: str) -> tuple[gr.Markdown, gr.Markdown]:
