@@ -169,10 +169,51 @@ def _cmd_train(args) -> int:
     from mmssl.distributed import world_info
     from mmssl.recipes.dual_encoder import DualEncoderRun, train_dual_encoder
 
+    if args.data:
+        return _train_on_user_data(args)
     run = resolve_config(DualEncoderRun, args, base=_train_base(args.recipe))
     output = train_dual_encoder(run)
     if world_info().rank == 0:  # under torchrun only rank 0 saves
         print(f"model saved to {output}")
+    return 0
+
+
+USER_TRAIN_FLAGS = "cfg:train."
+DEFAULT_START = {"clip": "models/clip-default", "code": "models/code-default"}
+
+
+def _train_on_user_data(args) -> int:
+    """``train clip|code --data folder:PATH|project:PATH``: fine-tune the current model on the user's data,
+    into a new folder beside it (only ``--output`` and ``--train.*`` flags apply)."""
+    from pathlib import Path
+
+    from mmssl.config import resolve_config
+    from mmssl.data.user import DataSpec, user_corpus
+    from mmssl.recipes.finetune import finetune_dual_encoder, user_train_config
+    from mmssl.train.config import TrainConfig
+
+    spec = DataSpec.parse(args.data)
+    wanted = "folder" if args.recipe == "clip" else "project"
+    if spec.kind != wanted:
+        raise ValueError(f"train {args.recipe} --data takes {wanted}:PATH, not {spec.kind}:PATH")
+    ignored = sorted(k[4:] for k, v in vars(args).items()
+                     if k.startswith("cfg:") and v is not None and k != "cfg:output" and not k.startswith(USER_TRAIN_FLAGS))
+    if ignored:
+        raise ValueError(f"--data fine-tunes the model as it is; {', '.join(ignored)} cannot change (only --output "
+                         "and --train.* apply)")
+    start = Path(args.init_from or DEFAULT_START[args.recipe])
+    output = Path(getattr(args, "cfg:output") or start.parent / f"{start.name}-{spec.path.name}")
+    if output.exists():
+        raise ValueError(f"{output} exists; the fine-tuned model goes to a new folder: pass --output NEW_FOLDER")
+    corpus, report = user_corpus(spec)
+    print(f"[mmssl] {spec.path}: {report.pairs['train']} training pairs ({report.pairs}), corpus {corpus}")
+    overrides = {k[len(USER_TRAIN_FLAGS):]: v for k, v in vars(args).items() if k.startswith(USER_TRAIN_FLAGS) and
+                 v is not None}
+    train = resolve_config(TrainConfig, overrides=overrides, base=user_train_config(output))
+    saved = finetune_dual_encoder(start, corpus, output, train)
+    print(f"model saved to {saved} (started from {start}, which is unchanged). Compare them on your queries: "
+          f"index with each (`mmssl index build NAME --model {saved} ...`), then `mmssl eval --index NAME "
+          "--queries FILE`")
     return 0
 
 
@@ -381,6 +422,12 @@ def _train_arguments(train: argparse.ArgumentParser) -> None:
     for recipe, task in TRAIN_RECIPES.items():
         text = RECIPE_HELP[task]
         p = recipes.add_parser(recipe, help=text)
+        wanted = "folder:PATH (images, captions.csv: file,caption)" if recipe == "clip" else \
+            "project:PATH (a Python project's documented functions)"
+        p.add_argument("--data", help=f"fine-tune on your own data, {wanted}, from --from into a new folder "
+                       "(--output; default beside the start); the file split's held-out part stays unseen")
+        p.add_argument("--from", dest="init_from", help=f"--data: the model to start from (default "
+                       f"{DEFAULT_START[recipe]})")
         add_config_args(p, DualEncoderRun, base=_train_base(recipe))
     train.set_defaults(func=_cmd_train)
 

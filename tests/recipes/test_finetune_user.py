@@ -1,0 +1,97 @@
+"""``mmssl train clip --data folder:PATH``: fine-tune a saved model on a user's 50-image captioned folder,
+into a new folder, and measure it against its start on the folder's held-out part (the user's own
+evaluation path: an index of the held-out images and ``evaluate_index_queries``)."""
+
+import csv
+import hashlib
+import inspect
+import json
+import shutil
+
+import pytest
+from tiny_models import save_tiny_image_model
+
+from mmssl.cli import main
+from mmssl.data import emoji
+from mmssl.data.corpus import load_corpus
+from mmssl.data.splits import SPLITS
+from mmssl.data.user import DataSpec, DataSpecError, user_corpus
+from mmssl.eval.user_queries import UserQuery
+from mmssl.index import build_index, image_corpus_items
+from mmssl.index.user_eval import evaluate_index_queries
+from mmssl.model import load_model
+
+
+@pytest.fixture(scope="module")
+def captioned_folder(tmp_path_factory):
+    """50 real emoji PNGs with their CLDR names in captions.csv."""
+    root = tmp_path_factory.mktemp("own-data")
+    emoji.build(root / "emoji", limit=60)
+    folder = root / "photos"
+    folder.mkdir()
+    rows = [(r["image"], r["text"]) for split in SPLITS for r in load_corpus("emoji", split, root / "emoji")][:50]
+    for path, _ in rows:
+        shutil.copy(path, folder)
+    with open(folder / "captions.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("file", "caption"), *((path.rsplit("/", 1)[1], text) for path, text in rows)])
+    assert len(list(folder.glob("*.png"))) == 50
+    return folder
+
+
+def held_out_mrr(model_path, corpus, corpus_dir, index_folder):
+    """MRR of caption -> image over the folder's held-out (test) images, through an index of them."""
+    model = load_model(model_path, device="cpu")
+    items, source = image_corpus_items(corpus, "test", corpus_dir)
+    index = build_index(index_folder, model, items, source=source, progress=False)
+    queries = [UserQuery(r["text"], [r["image"]], i + 1) for i, r in enumerate(load_corpus(corpus, "test", corpus_dir))]
+    return evaluate_index_queries(index, model, queries, baselines=False)["rows"][0]["mrr"], len(queries)
+
+
+def digest(folder):
+    return hashlib.sha1((folder / "model.safetensors").read_bytes()).hexdigest()
+
+
+def test_fine_tuning_on_a_captioned_folder_beats_its_start_on_the_held_out_part(captioned_folder, tmp_path,
+                                                                               monkeypatch):
+    monkeypatch.setenv("MMSSL_DATA_DIR", str(tmp_path / "data"))
+    start = save_tiny_image_model(tmp_path / "clip-tiny")
+    before = digest(start)
+    output = tmp_path / "clip-mine"
+    args = ["train", "clip", "--data", f"folder:{captioned_folder}", "--from", str(start), "--output", str(output),
+            "--train.max-steps", "25", "--train.batch-size", "16", "--train.lr", "1e-3", "--train.device", "cpu",
+            "--train.progress", "false"]
+    assert main(args) == 0
+    assert digest(start) == before  # the old model stays as it was
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["started_from"] == str(start.resolve()) and manifest["steps"] == 25
+    corpus = DataSpec.parse(f"folder:{captioned_folder}").corpus_name
+    corpus_dir = tmp_path / "data" / "corpora" / corpus
+    counts = {s: sum(1 for _ in open(corpus_dir / f"{s}.jsonl")) for s in ("train", "valid", "test")}
+    assert sum(counts.values()) == 50 and counts["test"] >= 8 and manifest["train_pairs"] == counts["train"]
+    start_mrr, n = held_out_mrr(start, corpus, corpus_dir, tmp_path / "idx-start")
+    tuned_mrr, _ = held_out_mrr(output, corpus, corpus_dir, tmp_path / "idx-mine")
+    assert n == counts["test"] and tuned_mrr > start_mrr + 0.15, (start_mrr, tuned_mrr)
+    assert main(args) == 1  # a second run would overwrite the new model: refused
+
+
+def test_a_project_becomes_documented_pairs_split_by_file(tmp_path):
+    project = tmp_path / "proj"
+    project.mkdir()
+    for name in ("textwrap", "shlex", "fnmatch", "posixpath", "base64", "calendar"):
+        shutil.copy(inspect.getsourcefile(__import__(name)), project / f"{name}.py")
+    name, report = user_corpus(f"project:{project}", tmp_path / "data")
+    splits = {}
+    for split in ("train", "valid", "test"):
+        for line in open(tmp_path / "data" / "corpora" / name / f"{split}.jsonl"):
+            record = json.loads(line)
+            assert record["docstring"].strip()  # documented functions only
+            splits.setdefault(record["path"], set()).add(split)
+    assert all(len(s) == 1 for s in splits.values())  # no file on both sides of the split
+    assert report.pairs["train"] > 20 and len({s for v in splits.values() for s in v}) >= 2
+
+
+@pytest.mark.parametrize("spec, message", [("photos", "write folder:PATH"), ("images:/tmp", "write folder:PATH"),
+                                           ("folder:/no/such/folder", "is not a folder")])
+def test_a_bad_data_spec_says_how_to_write_it(spec, message):
+    with pytest.raises(DataSpecError, match=message):
+        DataSpec.parse(spec)
