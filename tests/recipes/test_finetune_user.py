@@ -95,3 +95,22 @@ def test_a_project_becomes_documented_pairs_split_by_file(tmp_path):
 def test_a_bad_data_spec_says_how_to_write_it(spec, message):
     with pytest.raises(DataSpecError, match=message):
         DataSpec.parse(spec)
+
+
+def test_fine_tuning_a_code_model_on_a_project(tmp_path, monkeypatch):
+    from tiny_models import save_tiny_code_model
+
+    monkeypatch.setenv("MMSSL_DATA_DIR", str(tmp_path / "data"))
+    project = tmp_path / "proj"
+    project.mkdir()
+    for name in ("textwrap", "shlex", "posixpath", "base64", "calendar"):
+        shutil.copy(inspect.getsourcefile(__import__(name)), project / f"{name}.py")
+    start = save_tiny_code_model(tmp_path / "code-tiny")
+    assert main(["train", "code", "--data", f"project:{project}", "--from", str(start), "--train.max-steps", "8",
+                 "--train.batch-size", "8", "--train.device", "cpu", "--train.progress", "false"]) == 0
+    output = tmp_path / "code-tiny-proj"  # beside the start, named after the project
+    manifest = json.loads((output / "manifest.json").read_text())
+    assert manifest["task"] == "code" and manifest["train_pairs"] > 20 and manifest["final_train_loss"] > 0
+    tuned, original = load_model(output, device="cpu"), load_model(start, device="cpu")
+    assert tuned.kind == "code" and tuned.fingerprint != original.fingerprint
+    assert main(["train", "code", "--data", f"folder:{project}", "--from", str(start)]) == 1  # code takes project:
