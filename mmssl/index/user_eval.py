@@ -27,7 +27,7 @@ import numpy as np
 
 from mmssl.index import faiss_index
 
-DEFAULT_SYSTEMS_NOTE = "no zero-shot image-text baseline offline (no pretrained CLIP ships); pass --baseline-model"
+NO_IMAGE_BASELINE_NOTE = "no zero-shot image-text baseline offline (no pretrained CLIP ships); pass --baseline-model"
 
 
 def _live_items(index) -> tuple[np.ndarray, list[dict], np.ndarray]:
@@ -134,7 +134,7 @@ def evaluate_index_queries(index, model, queries, *, baselines: bool = True, bas
             minilm = minilm_system(cache_root).scores(texts, _item_texts(items))
             rows.append(system_row("MiniLM zero-shot", minilm, relevance, note="all-MiniLM-L6-v2, full index text"))
         else:
-            notes.append(DEFAULT_SYSTEMS_NOTE)
+            notes.append(NO_IMAGE_BASELINE_NOTE)
         rows.append(random_row(relevance))
     if baseline_model:
         scores = _other_model_scores(baseline_model, kind, texts, items)
