@@ -251,7 +251,7 @@ def _cmd_search(args) -> int:
     results = search_texts(index, model, texts, k=args.k, **options)
     if args.json:
         def hit_dicts(hits):
-            return [{"id": h.id, "score": h.score, **h.metadata} for h in hits]
+            return [h.to_dict() for h in hits]
 
         if args.queries is None:
             print(json.dumps(hit_dicts(results[0]), ensure_ascii=False, indent=2))
