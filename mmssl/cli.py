@@ -231,11 +231,13 @@ def _cmd_search(args) -> int:
     from mmssl.index.hybrid import read_query_file, search_texts
     from mmssl.model import load_model
 
-    if (args.query is None) == (args.queries is None):
-        raise ValueError("pass exactly one of --query \"...\" or --queries FILE")
-    if args.query is not None and not args.query.strip():
+    if args.image is None and (args.query is None) == (args.queries is None):
+        raise ValueError("pass exactly one of --query \"...\" or --queries FILE (or --image FILE)")
+    if args.image is not None and args.queries is not None:
+        raise ValueError("--image searches with one example image; give its text modifier with --query, not --queries")
+    if args.image is None and args.query is not None and not args.query.strip():
         raise ValueError("the query is empty; type what you are looking for, e.g. --query \"a red fire truck\"")
-    texts = [args.query] if args.query is not None else read_query_file(args.queries)
+    texts = [args.query or ""] if args.queries is None else read_query_file(args.queries)
     folder = index_folder(args.index)
     manifest = load_index(folder).manifest
     model = load_model(args.model or manifest.model_path, encoding=manifest.encoding)  # queries run as the items did
@@ -248,7 +250,12 @@ def _cmd_search(args) -> int:
             raise ValueError("--package/--module/--path/--kind/--exclude-tests filter code indexes; "
                              f"{args.index} holds {index.manifest.kind} items")
         options["filter"] = code_filter.as_filter()
-    results = search_texts(index, model, texts, k=args.k, **options)
+    if index.manifest.kind == "code":
+        if args.image is not None:
+            raise ValueError(f"--image searches image indexes; {args.index} holds code")
+        results = search_texts(index, model, texts, k=args.k, **options)
+    else:
+        results = _search_images(index, model, texts, args.k, args.image, options)
     if args.json:
         def hit_dicts(hits):
             return [h.to_dict() for h in hits]
@@ -267,6 +274,27 @@ def _cmd_search(args) -> int:
             line = f":{h.metadata['line']}" if h.metadata.get("line") else ""
             print(f"{rank:>3}. {h.score:.3f}  {h.metadata.get('path', '')}{line}  {label}")
     return 0
+
+
+def _search_images(index, model, texts: list[str], k: int, image: str | None, options: dict):
+    """Image-index search with query arithmetic (``beach -people``, ``2:cat + hat``) or an example image moved
+    by ``texts[0]`` ("this, but red"); a lexical ranking reads the added terms' words."""
+    from pathlib import Path
+
+    from mmssl.index.hybrid import hybrid_search
+    from mmssl.index.query_terms import parse_query, query_vectors, with_example
+
+    if image is not None:
+        if not Path(image).is_file():
+            raise FileNotFoundError(f"no image {image}; pass --image PATH of a PNG, JPEG or WebP file")
+        modifier = parse_query(texts[0], needs_positive=False) if texts[0].strip() else None
+        vectors = with_example(model.encode_image([image])[0], modifier, model.encode_text)[None, :]  # (1, E)
+        lexical = [modifier.positive_text if modifier else ""]
+    else:
+        parsed = [parse_query(text) for text in texts]
+        vectors = query_vectors(model.encode_text, parsed)  # (Q, E)
+        lexical = [query.positive_text for query in parsed]
+    return hybrid_search(index, lexical, vectors, k, **options)
 
 
 def _add_encoding_arg(parser: argparse.ArgumentParser, default: str) -> None:
@@ -395,7 +423,10 @@ def _index_arguments(index: argparse.ArgumentParser) -> None:
 
 def _search_arguments(search: argparse.ArgumentParser) -> None:
     search.add_argument("--index", required=True, help="indexes/NAME (or a name)")
-    search.add_argument("--query", help="what to look for")
+    search.add_argument("--query", help="what to look for; on an image index terms add and subtract: "
+                        "\"beach -people\", \"2:cat + hat\"")
+    search.add_argument("--image", metavar="FILE", help="image index: find images like this one; --query then "
+                        "moves it (\"red\": this image, but red; --query=-text: without text)")
     search.add_argument("--queries", metavar="FILE", help="many queries, one model load: a query a line, or JSONL "
                         "with 'text'; with --json one object per query a line")
     search.add_argument("--mode", default=None, choices=("hybrid", "dense", "lexical"),

@@ -4,7 +4,8 @@
     GET  /api/search?index=emoji&q=red+car&k=10         text -> images or code (the index's kind decides)
          code filters: &package=&module=&path=GLOB&kind=function|method&exclude_tests=true&mode=hybrid|dense|lexical
          image filter: &source=
-    POST /api/search  (multipart: image=@file.png, index=, k=)   image -> images
+         an image query may add and subtract weighted terms: q=beach -people, q=2:cat + hat
+    POST /api/search  (multipart: image=@file.png, index=, k=, q=)   image -> images; q moves it ("red": this, but red)
 
 Replies are JSON; an error is ``{"error": "<what to fix>"}`` with a 4xx status (400 bad input, 401 no
 login, 404 no such index, 413 too large, 415 not an image, 503 an index that is not loaded), never a
@@ -109,9 +110,10 @@ def api_router(service: SearchService, gradio_app, credentials: tuple[str, str] 
                                 f"(curl -F {UPLOAD_FIELD}=@photo.png).")
         if not is_image_name(upload.filename or ""):
             raise ApiError(415, f"Only {UPLOAD_TYPES_TEXT} can be searched with (not {upload.filename!r}).")
+        modifier = _modifier(str(form.get("q") or ""))
         data = await upload.read()
-        result = await run_in_threadpool(_search_upload, service, loaded, data, upload.filename, count)
-        return result_json(loaded, result)
+        result = await run_in_threadpool(_search_upload, service, loaded, data, upload.filename, count, modifier)
+        return result_json(loaded, result, query=modifier)
 
     @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
     def unknown(rest: str):
@@ -184,14 +186,28 @@ def _answer(search, *args, **kwargs) -> SearchResult:
         raise ApiError(400, str(e)) from None
 
 
-def _search_upload(service: SearchService, loaded: LoadedIndex, data: bytes, filename: str, k: int) -> SearchResult:
-    """Image -> image over an upload: written to a temp file (decoded there within the pixel budget), then deleted."""
+def _modifier(text: str) -> str:
+    """The upload's text modifier ("this, but red"), checked before the image is decoded: 400 if unreadable."""
+    from mmssl.index.query_terms import QueryTermsError, parse_query
+
+    if text.strip():
+        try:
+            parse_query(text, needs_positive=False)
+        except QueryTermsError as e:
+            raise ApiError(400, str(e)) from None
+    return text
+
+
+def _search_upload(service: SearchService, loaded: LoadedIndex, data: bytes, filename: str, k: int,
+                   modifier: str = "") -> SearchResult:
+    """Image -> image over an upload (moved by ``modifier``): written to a temp file (decoded there within the
+    pixel budget), then deleted."""
     suffix = os.path.splitext(filename)[1].lower()
     with tempfile.NamedTemporaryFile(suffix=suffix, prefix="mmssl-upload-") as file:
         file.write(data)
         file.flush()
         try:
-            return service.search_by_image(file.name, k, loaded.name)
+            return service.search_by_image(file.name, k, loaded.name, modifier=modifier)
         except UserError as e:
             raise ApiError(415, str(e)) from None  # its message names no server path (short_reason)
 

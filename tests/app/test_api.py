@@ -156,3 +156,20 @@ def test_uploads_above_the_limit_are_413(locked_api):
     reply = httpx.post(f"{url}/api/search", content=chunks(), auth=LOGIN,
                        headers={"content-type": "multipart/form-data; boundary=mmssl"})
     assert reply.status_code == 413
+
+
+def test_query_arithmetic_and_image_modifiers(api, app_root):
+    service, url = api
+    reply = httpx.get(f"{url}/api/search", params={"index": "emoji", "q": "2:cat + hat", "k": 5}).json()
+    assert [h["id"] for h in reply["hits"]] == [h.id for h in service.search_images("2:cat + hat", k=5).hits]
+    assert reply["note"] == "Searched for + 2×cat + hat."
+    image = sorted(app_root["images"].iterdir())[9]
+    upload = {"image": (image.name, image.read_bytes(), "image/png")}
+    reply = httpx.post(f"{url}/api/search", data={"index": "emoji", "k": "4", "q": "-2:face"}, files=upload).json()
+    expected = service.search_by_image(str(image), 4, modifier="-2:face").hits
+    assert [h["id"] for h in reply["hits"]] == [h.id for h in expected] and reply["query"] == "-2:face"
+    for params in ({"index": "emoji", "q": "-people"}, {"index": "emoji", "q": "beach -"}):
+        reply = httpx.get(f"{url}/api/search", params=params)
+        assert reply.status_code == 400 and ("only subtracts" in reply.text or "no term after it" in reply.text)
+    reply = httpx.post(f"{url}/api/search", data={"index": "emoji", "q": "red +"}, files=upload)
+    assert reply.status_code == 400 and "no term after it" in reply.json()["error"]
