@@ -246,7 +246,7 @@ def result_json(loaded: LoadedIndex, result: SearchResult, query: str | None = N
             record["image_url"] = f"/gradio_api/file={hit.metadata['path']}"
         hits.append(record)
     reply = {"index": loaded.name, "kind": loaded.kind, "seconds": round(result.seconds, 4), "note": result.note,
-             "hits": hits}
+             "nothing_close": result.nothing_close, "hits": hits}
     return reply if query is None else {"query": query, **reply}
 
 

@@ -32,6 +32,7 @@ log = logging.getLogger("mmssl.app")
 MAX_QUERY_CHARS = 1000  # the text towers read ≤ 128 tokens; longer input only costs tokenizing time
 EXAMPLE_IMAGE_QUERY = "a red fire truck"
 EXAMPLE_CODE_QUERY = "parse a query string into a dictionary"
+NOTHING_CLOSE = "Nothing close: none of these looks much like your query; they are the nearest there are."
 INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 KIND_FOR_MODEL = {"image": "image", "text": "image", "code": "code"}  # index item kind -> which model embeds queries
 
@@ -45,6 +46,7 @@ class SearchResult:
     hits: list[Hit]
     seconds: float
     note: str = ""
+    nothing_close: bool = False  # the index's calibrated threshold says no hit is close (the nearest are shown)
 
 @dataclass
 class LoadedIndex:
@@ -55,6 +57,7 @@ class LoadedIndex:
     model: object
     lock: threading.Lock = field(default_factory=threading.Lock)  # guards index writes against searches
     build_note: str = ""  # what the build that made it skipped (shown after a build from the app)
+    closeness: object = None  # its calibrated "nothing close" threshold (mmssl.index.closeness), if any
 
     @property
     def kind(self) -> str:
@@ -76,6 +79,19 @@ def clean_query(text) -> tuple[str, str]:
         return text[:MAX_QUERY_CHARS], (f"Your query has {len(text):,} characters; the search used its first "
                                         f"{MAX_QUERY_CHARS:,}.")
     return text, ""
+
+def _closeness(loaded: LoadedIndex):
+    """The calibrated "nothing close" of an image index, None if it has none (or an unreadable one: logged)."""
+    from mmssl.index.closeness import load_closeness
+
+    if loaded.kind != "image":
+        return None
+    try:
+        return load_closeness(loaded.index)
+    except Exception:  # noqa: BLE001 - a broken sidecar costs the flag, never the index
+        log.exception("index %s: its nothing-close calibration could not be read", loaded.name)
+        return None
+
 
 def _terms(query: str, needs_positive: bool = True):
     """The query's arithmetic (:func:`mmssl.index.query_terms.parse_query`); a query it cannot read is a UserError."""
@@ -157,6 +173,7 @@ class SearchService:
             manifest = read_manifest(folder)  # the manifest alone says which model, and how it encoded
             model = with_encoding(self.model_for(KIND_FOR_MODEL[manifest.kind]), manifest.encoding)
             loaded = LoadedIndex(label, load_index(folder, model), model)
+            loaded.closeness = _closeness(loaded)
         except IndexNotFoundError:
             self.problems[label] = (f"No index at {index_folder(name)}. Build it with `python -m mmssl index build "
                                     f"{label} ...` or from the Indexes tab.")
@@ -227,7 +244,20 @@ class SearchService:
         hits = self._search(loaded, vectors, k, {"source": source} if source else None)
         if not parsed.is_plain:
             note = _join(note, f"Searched for {parsed.describe()}.")
-        return SearchResult(hits, time.perf_counter() - start, note)
+        far = self._nothing_close(loaded, vectors[0], hits)
+        if far:
+            note = _join(NOTHING_CLOSE, note)
+        return SearchResult(hits, time.perf_counter() - start, note, far)
+
+    def _nothing_close(self, loaded: LoadedIndex, vector, hits: list[Hit]) -> bool:
+        """Whether the index's calibrated threshold calls the best hit not close (False when uncalibrated)."""
+        closeness = loaded.closeness
+        if closeness is None or not hits:
+            return False
+        with loaded.lock:
+            if not closeness.describes(loaded.index):  # written since it was calibrated
+                return False
+        return closeness.is_nothing_close(vector, hits[0].score, hits[0].id)
 
     def search_by_image(self, image, k: int = 12, index: str | None = None, exclude_id: int | None = None,
                         modifier: str = "") -> SearchResult:
