@@ -210,6 +210,8 @@ def _cmd_index(args) -> int:
             report = index.refresh()
             print(f"refresh: {len(report.added)} added, {len(report.reembedded)} re-embedded, "
                   f"{len(report.removed)} removed, {report.unchanged} unchanged")
+        elif args.index_command == "calibrate":
+            _calibrate(index, args)
     m = index.manifest
     print(f"{args.name}: {m.count} {m.kind} items, dim {m.dim}, {m.factory}, model {m.model_path} ({m.model_fingerprint}, "
           f"{m.encoding})")
@@ -395,6 +397,21 @@ def _contrastive_arguments(contrastive: argparse.ArgumentParser) -> None:
     contrastive.set_defaults(func=_cmd_contrastive)
 
 
+def _calibrate(index, args) -> None:
+    """``index calibrate``: the "nothing close" threshold of an image index (mmssl.index.closeness)."""
+    from mmssl.index.closeness import calibrate_index, corpus_captions
+    from mmssl.model import load_model
+
+    if index.manifest.kind == "code":
+        raise ValueError(f"{args.name} is a code index; nothing-close calibration is for image indexes")
+    model = load_model(index.manifest.model_path, encoding=index.manifest.encoding)
+    closeness = calibrate_index(index, model.encode_text, corpus_captions(args.corpus) if args.corpus else None)
+    chosen, flat, counts = closeness.report["chosen"], closeness.report["flat_cosine"], closeness.report
+    print(f"calibrated on {counts['absent']} absent and {counts['present']} present queries: "
+          f"{chosen['absent_flagged']:.0%} of the absent flagged, {chosen['present_kept']:.0%} of the present R@10 "
+          f"kept (a flat cosine cut-off: {flat['absent_flagged']:.0%}); wrote {index.folder}/nothing_close.npz")
+
+
 def _index_arguments(index: argparse.ArgumentParser) -> None:
     index_sub = index.add_subparsers(dest="index_command", required=True, metavar="ACTION")
     p = index_sub.add_parser("build", help="embed a source with a model and write indexes/NAME atomically "
@@ -418,6 +435,11 @@ def _index_arguments(index: argparse.ArgumentParser) -> None:
                          ("info", "print what an index holds")):
         p = index_sub.add_parser(action, help=text)
         p.add_argument("name", help="index name (indexes/NAME) or a folder path")
+    p = index_sub.add_parser("calibrate", help="image index: calibrate its \"nothing close\" on captions absent "
+                             "from it vs its own captions")
+    p.add_argument("name", help="index name (indexes/NAME) or a folder path")
+    p.add_argument("--corpus", action="append", help="draw absent queries from this built corpus's train and valid "
+                   "captions (repeatable; default: emoji, clipart, stamps, game-icons)")
     index.set_defaults(func=_cmd_index)
 
 

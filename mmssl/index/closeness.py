@@ -175,6 +175,42 @@ def calibration_queries(index, candidate_texts) -> tuple[list[str], dict[str, se
     return absent, present
 
 
+ABSENT_CORPORA = ("emoji", "clipart", "stamps", "game-icons")
+ABSENT_SPLITS = ("train", "valid")
+
+
+def corpus_captions(names=ABSENT_CORPORA, splits=ABSENT_SPLITS) -> list[str]:
+    """The captions (``text``) of built image corpora: the pool :func:`calibration_queries` draws absent queries
+    from. A corpus or split that is not built is skipped; none built at all is an error."""
+    from mmssl.data.corpus import load_corpus
+
+    texts, read = [], 0
+    for name in names:
+        for split in splits:
+            try:
+                dataset = load_corpus(name, split)
+            except FileNotFoundError:  # CorpusNotBuiltError: not built here
+                continue
+            read += 1
+            texts += [str(t) for t in dataset["text"]] if len(dataset) else []
+    if not read:
+        raise FileNotFoundError(f"none of the corpora {', '.join(names)} is built; `make data` (or python -m mmssl "
+                                "data build emoji clipart) builds them")
+    return texts
+
+
+def calibrate_index(index, encode_text, candidate_texts=None, kept_goal: float = KEPT_GOAL) -> Closeness:
+    """Calibrate ``index`` on absent queries drawn from ``candidate_texts`` (default: :func:`corpus_captions`)
+    and its own captions, and store the result beside it."""
+    absent, present = calibration_queries(index, corpus_captions() if candidate_texts is None else candidate_texts)
+    if not present:
+        raise ValueError(f"{index.folder} has no captions to calibrate on (a folder without captions.csv names "
+                         "its items by file only); its searches say nothing about closeness")
+    closeness = calibrate(index, encode_text, absent, present, kept_goal)
+    save_closeness(index, closeness)
+    return closeness
+
+
 def sidecar_path(index) -> Path:
     return Path(index.folder) / SIDECAR
 

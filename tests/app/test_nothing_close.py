@@ -92,3 +92,24 @@ def test_the_api_and_the_page_say_it(calibrated, app_config, load_service):
         assert len(gallery) == 3 and NOTHING_CLOSE in status
     finally:
         demo.close()
+
+
+def test_cli_index_calibrate(calibrated, tmp_path, monkeypatch, capsys):
+    import json
+
+    from mmssl.cli import main
+
+    copy = tmp_path / "emoji"
+    shutil.copytree(calibrated[0], copy)
+    (copy / "nothing_close.npz").unlink()
+    corpus = tmp_path / "data" / "corpora" / "stamps"
+    corpus.mkdir(parents=True)
+    (corpus / "train.jsonl").write_text("".join(json.dumps({"id": str(i), "text": t}) + "\n"
+                                                for i, t in enumerate(CANDIDATES)))
+    monkeypatch.setenv("MMSSL_DATA_DIR", str(tmp_path / "data"))
+    assert main(["index", "calibrate", str(copy), "--corpus", "stamps"]) == 0
+    out = capsys.readouterr().out
+    assert "calibrated on 24 absent and 55 present queries: 50% of the absent flagged" in out
+    assert load_closeness(load_index(copy)).threshold == pytest.approx(calibrated[2].threshold)
+    assert main(["index", "calibrate", str(copy), "--corpus", "clipart"]) == 1
+    assert "none of the corpora clipart is built" in capsys.readouterr().err
