@@ -18,7 +18,7 @@ with ``[CLS]``, so no sequence is ever empty (packed RNNs and masked means need 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
@@ -64,6 +64,24 @@ def train_code_tokenizer(texts: Iterable[str], vocab_size: int = 12_000, min_fre
                                         special_tokens=list(SPECIAL_TOKENS), show_progress=False)
     tokenizer.train_from_iterator(texts, trainer=trainer)
     _check_special_ids(tokenizer, "the trained tokenizer")
+    return tokenizer
+
+
+def run_code_tokenizer(run_dir: str | Path, resume: bool, texts: Callable[[], Iterable[str]],
+                       vocab_size: int) -> Tokenizer:
+    """The code tokenizer of a training run, kept in ``run_dir/tokenizer.json``.
+
+    A resumed run reads the saved one: its checkpoints' embedding rows index that vocabulary, and
+    training again would not give it back (HF tokenizers' WordPiece trainer breaks ties in hash-map
+    order, so the vocabulary differs from one process to the next: tokenizers #1794). Otherwise the
+    tokenizer is trained on ``texts()`` and saved there before the first step.
+    """
+    path = Path(run_dir) / "tokenizer.json"
+    if resume and path.is_file():
+        return load_code_tokenizer(path)
+    tokenizer = train_code_tokenizer(texts(), vocab_size=vocab_size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_code_tokenizer(tokenizer, path)
     return tokenizer
 
 

@@ -147,15 +147,18 @@ def build_view_dataset(run: ContrastiveRun, method_view_kind: str, tower: Tower,
 
 
 def _code_tokenizer(run: ContrastiveRun, records: list[dict]):
-    from mmssl.encoders import train_code_tokenizer
+    """Trained on the train split's code and docstrings and saved in the run folder (where
+    ``build_tower(pretrained=run_dir)`` finds it); a resumed run reads the saved one."""
+    from mmssl.encoders.tokenizer import run_code_tokenizer
 
-    texts = [text for r in records for text in (r["code"], r["docstring"])]
-    return train_code_tokenizer(texts, vocab_size=run.tokenizer_vocab_size)
+    return run_code_tokenizer(run.train.run_dir, run.train.resume,
+                              lambda: [text for r in records for text in (r["code"], r["docstring"])],
+                              run.tokenizer_vocab_size)
 
 
 def pretrain_contrastive(run: ContrastiveRun) -> Path:
     """Pretrain ``run.encoder`` with ``run.method``; returns the run folder (a ``pretrained=`` path)."""
-    from mmssl.encoders import build_tower, save_code_tokenizer, takes_code_tokenizer
+    from mmssl.encoders import build_tower, takes_code_tokenizer
     from mmssl.encoders.code import keep_code_tokenizer, saved_code_tokenizer
     from mmssl.distributed import broadcast_object, init_distributed
     from mmssl.recipes.dual_encoder import train_records
@@ -181,8 +184,6 @@ def pretrain_contrastive(run: ContrastiveRun) -> Path:
         else:
             # one vocabulary on every rank: WordPiece training is not reproducible across processes
             tokenizer = broadcast_object(_code_tokenizer(run, records) if world.rank == 0 else None)
-            if world.rank == 0:
-                save_code_tokenizer(tokenizer, run_dir / "tokenizer.json")  # found by build_tower(pretrained=run_dir)
 
     def make_tower() -> Tower:
         return build_tower(run.encoder, tokenizer)

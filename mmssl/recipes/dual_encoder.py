@@ -26,7 +26,7 @@ import torch
 from mmssl.config import to_dict
 from mmssl.data.corpus import load_corpus, split_file
 from mmssl.distributed import broadcast_object, init_distributed, main_process_first
-from mmssl.encoders import DualEncoderConfig, TowerConfig, build_dual_encoder, save_dual_encoder, train_code_tokenizer
+from mmssl.encoders import DualEncoderConfig, TowerConfig, build_dual_encoder, save_dual_encoder
 from mmssl.encoders.cache import FeatureCache, StateCache
 from mmssl.io import write_json
 from mmssl.kinds import TASK_CODE, TASK_IMAGE_TEXT, dual_encoder_run_checkpoint
@@ -145,15 +145,18 @@ def build_training_set(run: DualEncoderRun, model, records: list[dict]):
 
 
 def _code_tokenizer(run: DualEncoderRun, records: list[dict]):
-    """Train the code WordPiece tokenizer on the train split's code and docstrings, if a tower needs one."""
+    """The code WordPiece tokenizer trained on the train split's code and docstrings, if a tower needs
+    one; a resumed run reads the one saved in its run folder."""
     from mmssl.encoders import needs_code_tokenizer
+    from mmssl.encoders.tokenizer import run_code_tokenizer
 
     if not any(needs_code_tokenizer(getattr(run.model, side)) for side in ("query", "item")):
         return None
-    texts = []
-    for r in records:
-        texts += [r["docstring"], r["code"]] if run.task == TASK_CODE else [r["text"]]
-    return train_code_tokenizer(texts, vocab_size=run.tokenizer_vocab_size)
+
+    def texts() -> list[str]:
+        return [t for r in records for t in ([r["docstring"], r["code"]] if run.task == TASK_CODE else [r["text"]])]
+
+    return run_code_tokenizer(run.train.run_dir, run.train.resume, texts, run.tokenizer_vocab_size)
 
 
 def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) -> Path:

@@ -93,7 +93,8 @@ def pretrain(run: PretextRun, records: list[dict] | None = None) -> Path:
             dicts with ``image`` (a file path) for image methods, ``code`` and ``docstring`` (or
             ``text``/``captions`` for ``text="captions"``) for text methods.
     """
-    from mmssl.encoders import needs_code_tokenizer, save_code_tokenizer, takes_code_tokenizer, train_code_tokenizer
+    from mmssl.encoders import needs_code_tokenizer, takes_code_tokenizer
+    from mmssl.encoders.tokenizer import run_code_tokenizer
     from mmssl.encoders.code import keep_code_tokenizer
     from mmssl.pretext.data import texts_of
     from mmssl.train.trainer import Trainer, seed_everything
@@ -103,15 +104,9 @@ def pretrain(run: PretextRun, records: list[dict] | None = None) -> Path:
     records = _records(run) if records is None else records
     tokenizer = None
     if needs_code_tokenizer(run.encoder):
-        tokenizer_file = run_dir / "tokenizer.json"
-        if run.train.resume and tokenizer_file.is_file():
-            from mmssl.encoders import load_code_tokenizer
-
-            tokenizer = load_code_tokenizer(tokenizer_file)
-        else:
-            texts = texts_of(records, "captions" if run.text == "captions" else "code+docstring")
-            tokenizer = train_code_tokenizer(texts, vocab_size=run.tokenizer_vocab_size)
-            save_code_tokenizer(tokenizer, tokenizer_file)
+        tokenizer = run_code_tokenizer(
+            run_dir, run.train.resume, lambda: texts_of(records, "captions" if run.text == "captions" else "code+docstring"),
+            run.tokenizer_vocab_size)
     elif takes_code_tokenizer(run.encoder.name):  # its own vocabulary, kept beside the checkpoints
         keep_code_tokenizer(run.encoder, run_dir)
     method = build_method(run, tokenizer)
