@@ -284,6 +284,8 @@ def _cmd_index(args) -> int:
             report = index.refresh()
             print(f"refresh: {len(report.added)} added, {len(report.reembedded)} re-embedded, "
                   f"{len(report.removed)} removed, {report.unchanged} unchanged")
+        elif args.index_command == "calibrate":
+            _calibrate(index, args)
     m = index.manifest
     print(f"{args.name}: {m.count} {m.kind} items, dim {m.dim}, {m.factory}, model {m.model_path} ({m.model_fingerprint}, "
           f"{m.encoding})")
@@ -305,11 +307,13 @@ def _cmd_search(args) -> int:
     from mmssl.index.hybrid import read_query_file, search_texts
     from mmssl.model import load_model
 
-    if (args.query is None) == (args.queries is None):
-        raise ValueError("pass exactly one of --query \"...\" or --queries FILE")
-    if args.query is not None and not args.query.strip():
+    if args.image is None and (args.query is None) == (args.queries is None):
+        raise ValueError("pass exactly one of --query \"...\" or --queries FILE (or --image FILE)")
+    if args.image is not None and args.queries is not None:
+        raise ValueError("--image searches with one example image; give its text modifier with --query, not --queries")
+    if args.image is None and args.query is not None and not args.query.strip():
         raise ValueError("the query is empty; type what you are looking for, e.g. --query \"a red fire truck\"")
-    texts = [args.query] if args.query is not None else read_query_file(args.queries)
+    texts = [args.query or ""] if args.queries is None else read_query_file(args.queries)
     folder = index_folder(args.index)
     manifest = load_index(folder).manifest
     model = load_model(args.model or manifest.model_path, encoding=manifest.encoding)  # queries run as the items did
@@ -322,10 +326,15 @@ def _cmd_search(args) -> int:
             raise ValueError("--package/--module/--path/--kind/--exclude-tests filter code indexes; "
                              f"{args.index} holds {index.manifest.kind} items")
         options["filter"] = code_filter.as_filter()
-    results = search_texts(index, model, texts, k=args.k, **options)
+    if index.manifest.kind == "code":
+        if args.image is not None:
+            raise ValueError(f"--image searches image indexes; {args.index} holds code")
+        results = search_texts(index, model, texts, k=args.k, **options)
+    else:
+        results = _search_images(index, model, texts, args.k, args.image, options)
     if args.json:
         def hit_dicts(hits):
-            return [{"id": h.id, "score": h.score, **h.metadata} for h in hits]
+            return [h.to_dict() for h in hits]
 
         if args.queries is None:
             print(json.dumps(hit_dicts(results[0]), ensure_ascii=False, indent=2))
@@ -341,6 +350,27 @@ def _cmd_search(args) -> int:
             line = f":{h.metadata['line']}" if h.metadata.get("line") else ""
             print(f"{rank:>3}. {h.score:.3f}  {h.metadata.get('path', '')}{line}  {label}")
     return 0
+
+
+def _search_images(index, model, texts: list[str], k: int, image: str | None, options: dict):
+    """Image-index search with query arithmetic (``beach -people``, ``2:cat + hat``) or an example image moved
+    by ``texts[0]`` ("this, but red"); a lexical ranking reads the added terms' words."""
+    from pathlib import Path
+
+    from mmssl.index.hybrid import hybrid_search
+    from mmssl.index.query_terms import parse_query, query_vectors, with_example
+
+    if image is not None:
+        if not Path(image).is_file():
+            raise FileNotFoundError(f"no image {image}; pass --image PATH of a PNG, JPEG or WebP file")
+        modifier = parse_query(texts[0], needs_positive=False) if texts[0].strip() else None
+        vectors = with_example(model.encode_image([image])[0], modifier, model.encode_text)[None, :]  # (1, E)
+        lexical = [modifier.positive_text if modifier else ""]
+    else:
+        parsed = [parse_query(text) for text in texts]
+        vectors = query_vectors(model.encode_text, parsed)  # (Q, E)
+        lexical = [query.positive_text for query in parsed]
+    return hybrid_search(index, lexical, vectors, k, **options)
 
 
 def _add_encoding_arg(parser: argparse.ArgumentParser, default: str) -> None:
@@ -455,6 +485,21 @@ def _contrastive_arguments(contrastive: argparse.ArgumentParser) -> None:
     contrastive.set_defaults(func=_cmd_contrastive)
 
 
+def _calibrate(index, args) -> None:
+    """``index calibrate``: the "nothing close" threshold of an image index (mmssl.index.closeness)."""
+    from mmssl.index.closeness import calibrate_index, corpus_captions
+    from mmssl.model import load_model
+
+    if index.manifest.kind == "code":
+        raise ValueError(f"{args.name} is a code index; nothing-close calibration is for image indexes")
+    model = load_model(index.manifest.model_path, encoding=index.manifest.encoding)
+    closeness = calibrate_index(index, model.encode_text, corpus_captions(args.corpus) if args.corpus else None)
+    chosen, flat, counts = closeness.report["chosen"], closeness.report["flat_cosine"], closeness.report
+    print(f"calibrated on {counts['absent']} absent and {counts['present']} present queries: "
+          f"{chosen['absent_flagged']:.0%} of the absent flagged, {chosen['present_kept']:.0%} of the present R@10 "
+          f"kept (a flat cosine cut-off: {flat['absent_flagged']:.0%}); wrote {index.folder}/nothing_close.npz")
+
+
 def _index_arguments(index: argparse.ArgumentParser) -> None:
     index_sub = index.add_subparsers(dest="index_command", required=True, metavar="ACTION")
     p = index_sub.add_parser("build", help="embed a source with a model and write indexes/NAME atomically "
@@ -478,12 +523,20 @@ def _index_arguments(index: argparse.ArgumentParser) -> None:
                          ("info", "print what an index holds")):
         p = index_sub.add_parser(action, help=text)
         p.add_argument("name", help="index name (indexes/NAME) or a folder path")
+    p = index_sub.add_parser("calibrate", help="image index: calibrate its \"nothing close\" on captions absent "
+                             "from it vs its own captions")
+    p.add_argument("name", help="index name (indexes/NAME) or a folder path")
+    p.add_argument("--corpus", action="append", help="draw absent queries from this built corpus's train and valid "
+                   "captions (repeatable; default: emoji, clipart, stamps, game-icons)")
     index.set_defaults(func=_cmd_index)
 
 
 def _search_arguments(search: argparse.ArgumentParser) -> None:
     search.add_argument("--index", required=True, help="indexes/NAME (or a name)")
-    search.add_argument("--query", help="what to look for")
+    search.add_argument("--query", help="what to look for; on an image index terms add and subtract: "
+                        "\"beach -people\", \"2:cat + hat\"")
+    search.add_argument("--image", metavar="FILE", help="image index: find images like this one; --query then "
+                        "moves it (\"red\": this image, but red; --query=-text: without text)")
     search.add_argument("--queries", metavar="FILE", help="many queries, one model load: a query a line, or JSONL "
                         "with 'text'; with --json one object per query a line")
     search.add_argument("--mode", default=None, choices=("hybrid", "dense", "lexical"),

@@ -116,13 +116,17 @@ def _is_public(path: str) -> bool:
 
 
 def _logged_in(scope) -> bool:
-    """Whether the request carries the session cookie of a logged-in user (Gradio's own check)."""
-    app = scope.get("app")
-    tokens, cookie_id = getattr(app, "tokens", None), getattr(app, "cookie_id", None)
+    return has_login_cookie(scope.get("app"), scope.get("headers", []))
+
+
+def has_login_cookie(gradio_app, headers) -> bool:
+    """Whether raw ASGI ``headers`` carry the session cookie of a user logged in to ``gradio_app`` (the
+    ``access-token-<cookie id>`` cookie Gradio's ``/login`` sets; Gradio's own check)."""
+    tokens, cookie_id = getattr(gradio_app, "tokens", None), getattr(gradio_app, "cookie_id", None)
     if tokens is None or cookie_id is None:
         return False
     cookies = {}
-    for name, value in scope.get("headers", []):
+    for name, value in headers:
         if name == b"cookie":
             for part in value.decode("latin-1").split(";"):
                 key, _, val = part.strip().partition("=")

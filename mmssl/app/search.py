@@ -32,6 +32,7 @@ log = logging.getLogger("mmssl.app")
 MAX_QUERY_CHARS = 1000  # the text towers read ≤ 128 tokens; longer input only costs tokenizing time
 EXAMPLE_IMAGE_QUERY = "a red fire truck"
 EXAMPLE_CODE_QUERY = "parse a query string into a dictionary"
+NOTHING_CLOSE = "Nothing close: none of these looks much like your query; they are the nearest there are."
 INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 KIND_FOR_MODEL = {"image": "image", "text": "image", "code": "code"}  # index item kind -> which model embeds queries
 
@@ -45,6 +46,7 @@ class SearchResult:
     hits: list[Hit]
     seconds: float
     note: str = ""
+    nothing_close: bool = False  # the index's calibrated threshold says no hit is close (the nearest are shown)
 
 @dataclass
 class LoadedIndex:
@@ -55,6 +57,7 @@ class LoadedIndex:
     model: object
     lock: threading.Lock = field(default_factory=threading.Lock)  # guards index writes against searches
     build_note: str = ""  # what the build that made it skipped (shown after a build from the app)
+    closeness: object = None  # its calibrated "nothing close" threshold (mmssl.index.closeness), if any
 
     @property
     def kind(self) -> str:
@@ -76,6 +79,33 @@ def clean_query(text) -> tuple[str, str]:
         return text[:MAX_QUERY_CHARS], (f"Your query has {len(text):,} characters; the search used its first "
                                         f"{MAX_QUERY_CHARS:,}.")
     return text, ""
+
+def _closeness(loaded: LoadedIndex):
+    """The calibrated "nothing close" of an image index, None if it has none (or an unreadable one: logged)."""
+    from mmssl.index.closeness import load_closeness
+
+    if loaded.kind != "image":
+        return None
+    try:
+        return load_closeness(loaded.index)
+    except Exception:  # noqa: BLE001 - a broken sidecar costs the flag, never the index
+        log.exception("index %s: its nothing-close calibration could not be read", loaded.name)
+        return None
+
+
+def _terms(query: str, needs_positive: bool = True):
+    """The query's arithmetic (:func:`mmssl.index.query_terms.parse_query`); a query it cannot read is a UserError."""
+    from mmssl.index.query_terms import QueryTermsError, parse_query
+
+    try:
+        return parse_query(query, needs_positive)
+    except QueryTermsError as e:
+        raise UserError(str(e)) from None
+
+
+def _join(note: str, more: str) -> str:
+    return f"{note} {more}" if note else more
+
 
 def check_k(k, max_k: int) -> int:
     try:
@@ -143,6 +173,7 @@ class SearchService:
             manifest = read_manifest(folder)  # the manifest alone says which model, and how it encoded
             model = with_encoding(self.model_for(KIND_FOR_MODEL[manifest.kind]), manifest.encoding)
             loaded = LoadedIndex(label, load_index(folder, model), model)
+            loaded.closeness = _closeness(loaded)
         except IndexNotFoundError:
             self.problems[label] = (f"No index at {index_folder(name)}. Build it with `python -m mmssl index build "
                                     f"{label} ...` or from the Indexes tab.")
@@ -199,23 +230,45 @@ class SearchService:
             return loaded.index.search(vectors, k=k, filter=filter)[0]
 
     def search_images(self, query, k: int = 12, index: str | None = None, source: str | None = None) -> SearchResult:
-        """Text → image: the best ``k`` images for ``query``, optionally only from one source corpus/folder."""
+        """Text → image: the best ``k`` images for ``query``, optionally only from one source corpus/folder.
+        The query may add and subtract weighted terms (``beach -people``, ``2:cat + hat``:
+        :mod:`mmssl.index.query_terms`); the note then says how it was read."""
+        from mmssl.index.query_terms import query_vectors
+
         start = time.perf_counter()
         loaded = self.get(index, "image")
         query, note = clean_query(query)
         k = check_k(k, self.config.max_k)
-        vectors = self._encode(loaded.model, "encode_text", [query])  # (1, E)
+        parsed = _terms(query)
+        vectors = query_vectors(lambda texts: self._encode(loaded.model, "encode_text", texts), [parsed])  # (1, E)
         hits = self._search(loaded, vectors, k, {"source": source} if source else None)
-        return SearchResult(hits, time.perf_counter() - start, note)
+        if not parsed.is_plain:
+            note = _join(note, f"Searched for {parsed.describe()}.")
+        far = self._nothing_close(loaded, vectors[0], hits)
+        if far:
+            note = _join(NOTHING_CLOSE, note)
+        return SearchResult(hits, time.perf_counter() - start, note, far)
 
-    def search_by_image(self, image, k: int = 12, index: str | None = None,
-                        exclude_id: int | None = None) -> SearchResult:
-        """Image → image: the best ``k`` images like ``image`` (a PIL image or a file path).
+    def _nothing_close(self, loaded: LoadedIndex, vector, hits: list[Hit]) -> bool:
+        """Whether the index's calibrated threshold calls the best hit not close (False when uncalibrated)."""
+        closeness = loaded.closeness
+        if closeness is None or not hits:
+            return False
+        with loaded.lock:
+            if not closeness.describes(loaded.index):  # written since it was calibrated
+                return False
+        return closeness.is_nothing_close(vector, hits[0].score, hits[0].id)
+
+    def search_by_image(self, image, k: int = 12, index: str | None = None, exclude_id: int | None = None,
+                        modifier: str = "") -> SearchResult:
+        """Image → image: the best ``k`` images like ``image`` (a PIL image or a file path), moved by the text
+        terms of ``modifier`` when given ("this, but red": ``red``; ``-text``; ``2:red - blue``).
 
         Raises:
-            UserError: no image, or one that cannot be decoded.
+            UserError: no image, one that cannot be decoded, or a modifier that cannot be read.
         """
         from mmssl.data.imageio import ImageDecodeError
+        from mmssl.index.query_terms import with_example
 
         start = time.perf_counter()
         loaded = self.get(index, "image")
@@ -224,22 +277,30 @@ class SearchService:
             raise UserError("Upload an image (PNG, JPEG or WebP) to find images like it.")
         if isinstance(image, UnreadableUpload):
             raise UserError(image.message)
+        parsed, note = None, ""
+        if modifier is not None and str(modifier).strip():
+            text, note = clean_query(modifier)
+            parsed = _terms(text, needs_positive=False)
         try:
             vectors = self._encode(loaded.model, "encode_image", [image])  # (1, E)
         except (ImageDecodeError, OSError, ValueError) as e:
             raise UserError("That file could not be read as an image (is it a PNG, JPEG or WebP, and complete?). "
                             f"Details: {short_reason(e)}") from e
+        if parsed is not None:
+            encode = lambda texts: self._encode(loaded.model, "encode_text", texts)  # noqa: E731
+            vectors = with_example(vectors[0], parsed, encode)[None, :]  # (1, E)
+            note = _join(note, f"Like the image, {parsed.describe()}.")
         hits = self._search(loaded, vectors, k + (exclude_id is not None), None)
         hits = [h for h in hits if h.id != exclude_id][:k]
-        return SearchResult(hits, time.perf_counter() - start)
+        return SearchResult(hits, time.perf_counter() - start, note)
 
-    def search_like_hit(self, hit: Hit, k: int = 12, index: str | None = None) -> SearchResult:
+    def search_like_hit(self, hit: Hit, k: int = 12, index: str | None = None, modifier: str = "") -> SearchResult:
         """Image → image from a result the user clicked: its file is read only if it is an indexed item."""
         loaded = self.get(index, "image")
         path = str(hit.metadata.get("path", ""))
         if not path or os.path.realpath(path) not in self.servable_files():
             raise UserError("That result is not part of a loaded image index any more; search again.")
-        return self.search_by_image(path, k, loaded.name, exclude_id=hit.id)
+        return self.search_by_image(path, k, loaded.name, exclude_id=hit.id, modifier=modifier)
 
     def search_code(self, query, k: int = 10, index: str | None = None, package: str | None = None,
                     module: str | None = None, *, path_glob: str = "", kind: str = "any", exclude_tests: bool = False,

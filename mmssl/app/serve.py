@@ -1,5 +1,6 @@
-"""Start the app: load the service, build the page, launch it (loopback by default, no share link,
-no analytics, only indexed image files served, uploads limited in size and type and deleted after a while).
+"""Start the app: load the service, build the page and the REST API beside it (:mod:`mmssl.app.api`), launch
+them (loopback by default, no share link, no analytics, only indexed image files served, uploads limited in size
+and type and deleted after a while).
 
     from mmssl.app import AppConfig, serve
     serve(AppConfig(port=7860, indexes=["emoji-clipart", "code"], allow_folders=["~/Pictures"]))
@@ -20,21 +21,19 @@ SESSIONS_KEPT = 128
 
 
 def launch(service: SearchService, *, block: bool = True, quiet: bool = False):
-    """Launch the page for ``service``; returns the ``gr.Blocks`` (its ``local_url`` says where it listens).
+    """Serve the page and the REST API (:mod:`mmssl.app.api`) for ``service``; returns the page's ``gr.Blocks``
+    (its ``local_url`` says where it listens).
 
     ``block=False`` returns at once with the server running in a thread (tests, benchmarks); close it
     with ``demo.close()``.
     """
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    from mmssl.app.cards import CSS
+    from mmssl.app.api import create_app
     from mmssl.app.ui import build_app
-
-    from starlette.middleware import Middleware
-
-    from mmssl.app.guard import HttpGuard
 
     config = service.config
     import gradio as gr
+    from gradio import http_server
 
     # result images are served straight from the indexed folders, not copied and hashed into Gradio's
     # cache on every search; HttpGuard then lets only the indexed files of those folders out
@@ -45,14 +44,31 @@ def launch(service: SearchService, *, block: bool = True, quiet: bool = False):
     demo.delete_cache = (max(1, config.upload_max_age // 4), config.upload_max_age)
     # searches run side by side (one torch thread each by default, see AppConfig.threads)
     demo.queue(default_concurrency_limit=8, api_open=True)
-    credentials = config.credentials()
-    demo.launch(server_name=config.host, server_port=config.port or None, share=config.share,
-                auth=credentials, allowed_paths=service.image_folders(), show_error=False,
-                prevent_thread_lock=not block, quiet=quiet, ssr_mode=False, mcp_server=False, css=CSS,
-                footer_links=["api"], max_file_size=int(config.max_upload_mb * 1024 * 1024),
-                state_session_capacity=SESSIONS_KEPT,
-                app_kwargs={"middleware": [Middleware(HttpGuard, service=service, login=credentials is not None)]})
+    demo.state_session_capacity = SESSIONS_KEPT
+    app = create_app(service, demo)
+    host, port, url, server = http_server.start_server(app=app, server_name=config.host,
+                                                       server_port=config.port or None)
+    # what Blocks.launch records, so that demo.close() and demo.block_thread() stop this server
+    demo.server_name, demo.server_port, demo.local_url, demo.server, demo.is_running = host, port, url, server, True
+    if not quiet:
+        print(f"* Running on local URL: {url} (REST API: {url}api/indexes, {url}api/search)")
+    if config.share:
+        _open_share_link(demo)
+    if block:
+        demo.block_thread()
     return demo
+
+
+def _open_share_link(demo) -> None:
+    """A public Gradio share link to the running server (``--share``), as ``Blocks.launch(share=True)`` opens."""
+    import secrets
+
+    from gradio import networking
+
+    demo.share_url = networking.setup_tunnel(local_host=demo.server_name, local_port=demo.server_port,
+                                             share_token=secrets.token_urlsafe(32), share_server_address=None,
+                                             share_server_tls_certificate=None)
+    print(f"* Running on public URL: {demo.share_url}")
 
 
 def serve(config: AppConfig | None = None) -> None:

@@ -3,7 +3,8 @@
 Handlers are thin: each calls the service and turns its result (or its :class:`UserError`) into
 component values. Anything else that goes wrong is logged with its traceback on the server and the
 page shows one friendly line, never the traceback. API names (for ``gradio_client``):
-``/search_images`` (query, k, index, source), ``/search_by_image`` (image, k, index),
+``/search_images`` (query — terms may add and subtract, ``beach -people`` —, k, index, source),
+``/search_by_image`` (image, k, index, optional text modifier "…but red"),
 ``/search_code`` (query, k, index, package, module, path glob, "any"/"function"/"method", exclude tests,
 "hybrid"/"dense"/"lexical"), ``/indexes``, ``/build_index``, ``/refresh_index``, ``/rate_image_up`` and
 ``/rate_code_down`` (and the other two: index, query, result position), ``/evaluate_queries``
@@ -28,7 +29,7 @@ log = logging.getLogger("mmssl.app")
 
 ALL = "(all)"
 IMAGE_EXAMPLES = ["a red fire truck", "grinning face", "cat", "a cup of hot coffee", "rainbow flag", "musical notes",
-                  "chat bubble", "smiling cat"]
+                  "chat bubble", "smiling cat", "face -smiling"]
 CODE_EXAMPLES = [EXAMPLE_CODE_QUERY, "read a file and return its lines", "compute the median of a list of numbers",
                  "convert a date string to a datetime", "escape special characters in HTML", "merge two sorted lists"]
 TABLE_COLUMNS = ["index", "kind", "items", "model", "structure", "built", "updated", "source", "status"]
@@ -150,8 +151,9 @@ def images_tab(service: SearchService) -> SearchTab:
     """Text → image and image → image search."""
     banner, notice = _missing_banner(service, "image", "images-missing")
     with gr.Row(equal_height=True):
-        image_query = gr.Textbox(label="Describe the image", placeholder="e.g. a red fire truck", scale=5,
-                                 max_lines=1, elem_id="image-query", autofocus=True)
+        image_query = gr.Textbox(label="Describe the image", placeholder="e.g. a red fire truck, or beach -people",
+                                 info="add and subtract: “cat -smiling”, “2:heart + fire” (2: weighs a term twice)",
+                                 scale=5, max_lines=1, elem_id="image-query", autofocus=True)
         image_button = gr.Button("Search", variant="primary", scale=1, elem_id="image-search")
     with gr.Row():
         image_k, image_index = _results_and_index(service, "image", 12)
@@ -163,7 +165,10 @@ def images_tab(service: SearchService) -> SearchTab:
                                                label="an image like the ones you want",
                                                sources=["upload", "clipboard"], height=180,
                                                elem_id="image-upload"))
-            upload_button = gr.Button("Find similar images", scale=0)
+            with gr.Column(scale=0, min_width=220):
+                modifier = gr.Textbox("", label="…but (optional)", placeholder="e.g. red, or -text", max_lines=1,
+                                      info="this image, moved by these terms", elem_id="image-modifier")
+                upload_button = gr.Button("Find similar images", elem_id="image-upload-search")
     image_status = gr.Markdown("Type a description and press Enter. Click a result to find images like it.",
                                label="status", elem_id="image-status")
     gallery = gr.Gallery(label="results", columns=6, height="auto", allow_preview=False, object_fit="contain",
@@ -179,10 +184,10 @@ def images_tab(service: SearchService) -> SearchTab:
         return _gallery(result), cards.status_line(len(result.hits), result.seconds, result.note), result.hits
 
     @friendly(empty)
-    def images_by_image(image, k, index):
-        result = service.search_by_image(image, k, _choice(index))
-        return _gallery(result), cards.status_line(len(result.hits), result.seconds, "Images like your upload."), \
-            result.hits
+    def images_by_image(image, k, index, but=""):
+        result = service.search_by_image(image, k, _choice(index), modifier=but or "")
+        return _gallery(result), cards.status_line(len(result.hits), result.seconds,
+                                                   result.note or "Images like your upload."), result.hits
 
     @friendly(empty)
     def images_like_clicked(hits, k, index, evt: gr.SelectData):
@@ -197,8 +202,10 @@ def images_tab(service: SearchService) -> SearchTab:
     text_inputs = [image_query, image_k, image_index, image_source]
     image_button.click(images_by_text, text_inputs, outputs, api_name="search_images")
     image_query.submit(images_by_text, text_inputs, outputs, api_name=False)
-    upload_button.click(images_by_image, [upload, image_k, image_index], outputs, api_name="search_by_image")
-    upload.upload(images_by_image, [upload, image_k, image_index], outputs, api_name=False)
+    upload_inputs = [upload, image_k, image_index, modifier]
+    upload_button.click(images_by_image, upload_inputs, outputs, api_name="search_by_image")
+    upload.upload(images_by_image, upload_inputs, outputs, api_name=False)
+    modifier.submit(images_by_image, upload_inputs, outputs, api_name=False)
     gallery.select(images_like_clicked, [image_hits, image_k, image_index], outputs, api_name=False)
     feedback_row(service, "image", image_index, image_query, image_hits, [image_button.click, image_query.submit],
                  [upload_button.click, upload.upload, gallery.select])

@@ -60,6 +60,11 @@ class Hit:
     dense: float | None = None
     lexical: float | None = None
 
+    def to_dict(self) -> dict:
+        """``{"id", "score", **metadata}`` plus ``dense``/``lexical`` when known: one hit as JSON (CLI, REST)."""
+        sides = {name: value for name, value in (("dense", self.dense), ("lexical", self.lexical)) if value is not None}
+        return {"id": self.id, "score": self.score, **self.metadata, **sides}
+
 
 class Index:
     """A loaded index. Search needs no model; ``add``/``refresh`` need the model it was built with."""

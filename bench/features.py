@@ -1,0 +1,189 @@
+"""Search features, measured in one run: the calibrated "nothing close" of text → image search, and the REST
+API's latency beside the Gradio API's.
+
+Nothing close (issue 19): the index is the held-out test split of the emoji and clipart corpora, embedded
+with models/clip-default. Queries:
+
+* present: each distinct caption of the index (its relevant items: those it names);
+* absent: the captions of the train and valid splits of emoji, clipart, stamps and game-icons that share no
+  content word with any caption of the index (their concept is not in it by any name,
+  :func:`mmssl.index.closeness.calibration_queries`).
+
+Both are split in two by a hash of the text: the threshold is calibrated on one half
+(:func:`mmssl.index.closeness.calibrate`) and measured on the other. A row per statistic (the top
+hit's cosine as a flat cut-off, and the calibrated statistic) gives the share of absent queries flagged
+(goal ≥ 0.8) and the share of the present queries' R@10 kept (goal ≥ 0.95).
+
+REST vs Gradio API: the app serves the same index in this process (127.0.0.1, ports 7950-7969); one client
+sends the same text queries, interleaved, to ``GET /api/search`` and to Gradio's HTTP API
+(``/gradio_api/call/search_images`` and its event stream, bench/app.py's HTTPSession), one keep-alive
+connection each; p50/p95 of the client's wall time per request.
+
+    python bench/features.py                   # builds its index once under --work, then measures
+    python bench/features.py --work /tmp/feat  # reuse a built index
+
+Prints a table and writes bench/results/features.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+from itertools import chain
+from pathlib import Path
+
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "features.json"
+INDEX_CORPORA = ("emoji", "clipart")
+GOALS = {"absent_flagged": 0.8, "present_kept": 0.95}
+LATENCY_QUERIES = ["a red fire truck", "grinning face", "cat", "a cup of hot coffee", "rainbow flag", "musical notes",
+                   "chat bubble", "smiling cat", "a green tree", "airplane", "birthday cake", "sleepy face"]
+
+
+def half(text: str) -> int:
+    """0 (calibrate) or 1 (measure), fixed per text."""
+    return hashlib.sha1(text.encode()).digest()[0] % 2
+
+
+def build_bench_index(work: Path, model):
+    from mmssl.index import build_index, image_corpus_items, load_index
+    from mmssl.index.errors import IndexNotFoundError
+
+    folder = work / "emoji-clipart-test"
+    try:
+        return load_index(folder)
+    except IndexNotFoundError:
+        pass
+    items = chain.from_iterable(image_corpus_items(name, "test")[0] for name in INDEX_CORPORA)
+    print(f"building {folder} (emoji + clipart test splits) ...")
+    return build_index(folder, model, items, source={"type": "image-corpus", "corpus": "+".join(INDEX_CORPORA),
+                                                     "split": "test"})
+
+
+def nothing_close(index, model) -> dict:
+    from mmssl.index.closeness import calibrate, calibration_queries, corpus_captions, evaluate, measure
+
+    absent, present = calibration_queries(index, corpus_captions())
+    calibrate_absent = [t for t in absent if half(t) == 0]
+    calibrate_present = {t: ids for t, ids in present.items() if half(t) == 0}
+    started = time.perf_counter()
+    closeness = calibrate(index, model.encode_text, calibrate_absent, calibrate_present)
+    seconds = time.perf_counter() - started
+    measure_absent = [t for t in absent if half(t) == 1]
+    measure_present = {t: ids for t, ids in present.items() if half(t) == 1}
+    absent_run = measure(index, model.encode_text, measure_absent)
+    present_run = measure(index, model.encode_text, list(measure_present), list(measure_present.values()))
+    rows = []
+    for name, a, b, calibrated in (("flat cosine", 0.0, 0.0, closeness.report["flat_cosine"]),
+                                   ("calibrated", closeness.a, closeness.b, closeness.report["chosen"])):
+        measured = evaluate(closeness, absent_run, present_run, a, b, calibrated["threshold"])
+        rows.append({"statistic": name, "a": a, "b": b, "calibration": calibrated, **measured})
+    return {"index": str(index.folder), "items": index.manifest.count,
+            "queries": {"absent": len(absent), "present": len(present), "calibrate_absent": len(calibrate_absent),
+                        "calibrate_present": len(calibrate_present), "measure_absent": len(measure_absent),
+                        "measure_present": len(measure_present)},
+            "absent_examples": measure_absent[:8], "calibration_seconds": seconds, "rows": rows, "goals": GOALS}
+
+
+def print_table(result: dict) -> None:
+    q = result["queries"]
+    print(f"\nnothing close — {result['items']} items; measured on {q['measure_absent']} absent and "
+          f"{q['measure_present']} present queries (calibrated on {q['calibrate_absent']} + {q['calibrate_present']})")
+    print(f"{'statistic':<12} {'a':>4} {'b':>4} {'threshold':>10} {'absent flagged':>15} {'present R@10 kept':>18} "
+          f"{'R@10':>6}")
+    for row in result["rows"]:
+        print(f"{row['statistic']:<12} {row['a']:>4.1f} {row['b']:>4.1f} {row['threshold']:>10.4f} "
+              f"{row['absent_flagged']:>15.3f} {row['present_kept']:>18.3f} {row['present_recall']:>6.3f}")
+    print(f"goals: absent flagged >= {GOALS['absent_flagged']}, present R@10 kept >= {GOALS['present_kept']}")
+
+
+def loopback_port(ports=range(7950, 7970)) -> int:
+    """A free port of this project's bench range on 127.0.0.1."""
+    import socket
+
+    for port in ports:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return port
+    raise RuntimeError(f"no free port in {ports.start}-{ports.stop - 1}")
+
+
+def gradio_http_session(url: str):
+    """bench/app.py's client of Gradio's HTTP API (the one the app benchmark measures)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_app", ROOT / "bench" / "app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.HTTPSession(url, download=False)
+
+
+def rest_latency(index, model, model_path: str, requests: int, k: int = 12) -> dict:
+    import httpx
+    import numpy as np
+
+    from mmssl.app import AppConfig, SearchService, launch
+
+    config = AppConfig(indexes=[str(index.folder)], image_model=model_path, port=loopback_port(), auth="")
+    demo = launch(SearchService.load(config, {model_path: model}), block=False, quiet=True)
+    url = demo.local_url.rstrip("/")
+    name = Path(index.folder).name
+    rest, gradio = httpx.Client(timeout=60), gradio_http_session(url)
+    times = {"rest": [], "gradio": []}
+    try:
+        for i in range(requests + 5):  # the first 5 of each warm up
+            query = LATENCY_QUERIES[i % len(LATENCY_QUERIES)]
+            started = time.perf_counter()
+            reply = rest.get(f"{url}/api/search", params={"index": name, "q": query, "k": k})
+            reply.raise_for_status()
+            assert len(reply.json()["hits"]) == k
+            middle = time.perf_counter()
+            count, _ = gradio.call("text-to-image", query, k)
+            assert count == k
+            if i >= 5:
+                times["rest"].append(middle - started)
+                times["gradio"].append(time.perf_counter() - middle)
+    finally:
+        rest.close()
+        gradio.close()
+        demo.close(verbose=False)
+    rows = {api: {"p50_ms": float(np.percentile(t, 50) * 1000), "p95_ms": float(np.percentile(t, 95) * 1000)}
+            for api, t in times.items()}
+    return {"requests": requests, "k": k, **rows,
+            "p50_ratio_gradio_over_rest": rows["gradio"]["p50_ms"] / rows["rest"]["p50_ms"]}
+
+
+def print_latency(result: dict) -> None:
+    print(f"\nREST vs Gradio API — {result['requests']} text queries each, k={result['k']}, one client, interleaved")
+    print(f"{'api':<28} {'p50 ms':>8} {'p95 ms':>8}")
+    for api, label in (("rest", "GET /api/search"), ("gradio", "Gradio /gradio_api/call")):
+        print(f"{label:<28} {result[api]['p50_ms']:>8.1f} {result[api]['p95_ms']:>8.1f}")
+    print(f"Gradio p50 / REST p50: {result['p50_ratio_gradio_over_rest']:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/mmssl-bench-features"),
+                        help="where the bench index is built (once) and kept")
+    parser.add_argument("--model", default=str(ROOT / "models" / "clip-default"))
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--requests", type=int, default=200, help="timed requests per API")
+    args = parser.parse_args()
+    from mmssl.io import write_json
+    from mmssl.model import load_model
+
+    model = load_model(args.model)
+    index = build_bench_index(args.work, model)
+    result = {"nothing_close": nothing_close(index, model), "model": args.model,
+              "rest_latency": rest_latency(index, model, args.model, args.requests),
+              "note": "timings taken on a shared 2-core machine, busy with two training runs"}
+    print_table(result["nothing_close"])
+    print_latency(result["rest_latency"])
+    write_json(args.output, result, indent=2)
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
