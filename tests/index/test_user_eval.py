@@ -1,7 +1,6 @@
 """``mmssl eval --index NAME --queries FILE``: the user's own queries ranked over a whole real index,
 checked against ranks computed here independently (by looping over items with fresh embeddings)."""
 
-import ast
 import inspect
 import json
 import os
