@@ -8,6 +8,10 @@ hands a method exactly the inputs its towers take.
 Items are kept raw (a (N, S, S, 3) uint8 array of images, or a list of strings) so DeepCluster
 and InterCLR can embed the whole set (:meth:`ViewDataset.raw`) between rounds, and DeepCluster
 can resample it class-balanced (:attr:`ViewDataset.index_map`).
+
+:class:`MultiviewDataset` is the data's own multiview structure: its two views are one concept
+drawn in two different artworks or icon sets ("calendar" from two sets), each augmented, for the
+two-view methods (SimCLR, MoCo).
 """
 
 from __future__ import annotations
@@ -55,6 +59,50 @@ class ViewDataset(Dataset):
         if self.labels is not None:
             sample["label"] = int(self.labels[i])
         return sample
+
+
+class MultiviewDataset(ViewDataset):
+    """Two views of one concept from two different styles (artworks, icon sets), each augmented.
+
+    Sample ``i`` is item ``i`` as ``view1`` and, as ``view2``, a uniformly drawn item of the same
+    concept in another style; an item whose concept has no other style is paired with itself (two
+    augmentations of one image, SimCLR's instance discrimination). The caller passes only items of
+    one split, so a pair never crosses splits.
+
+    Args:
+        items: (N, S, S, 3) uint8 images.
+        augment: PIL image -> (3, s, s) tensor (e.g. SimCLR's augmentation).
+        concepts: (N,) concept key of each item (``mmssl.data.iconsets.concept_of`` of its name).
+        styles: (N,) style of each item (its artwork or icon set).
+    """
+
+    def __init__(self, items: np.ndarray, augment: Callable, concepts: list[str], styles: list[str]):
+        if not len(items) == len(concepts) == len(styles):
+            raise ValueError(f"{len(items)} items, {len(concepts)} concepts and {len(styles)} styles; "
+                             "one concept and one style per item")
+        super().__init__(items, one_view(augment))
+        self.augment = augment
+        groups: dict[str, list[int]] = {}
+        for i, concept in enumerate(concepts):
+            groups.setdefault(concept, []).append(i)
+        style_codes = {s: k for k, s in enumerate(sorted(set(styles)))}
+        self.style = np.array([style_codes[s] for s in styles], dtype=np.int64)  # (N,)
+        self.members = {c: np.array(m, dtype=np.int64) for c, m in groups.items()}  # concept -> item indices
+        self.concept = list(concepts)
+
+    def partners(self, i: int) -> np.ndarray:
+        """The items that may be ``i``'s second view: its concept in every other style."""
+        members = self.members[self.concept[i]]
+        return members[self.style[members] != self.style[i]]
+
+    def num_with_partner(self) -> int:
+        """How many items have their concept in at least one other style."""
+        return sum(len(m) for m in self.members.values() if len(set(self.style[m].tolist())) > 1)
+
+    def __getitem__(self, i: int) -> dict:
+        others = self.partners(i)
+        j = int(others[torch.randint(len(others), ()).item()]) if len(others) else i
+        return {"index": i, "view1": self.augment(self.raw(i)), "view2": self.augment(self.raw(j))}
 
 
 def two_views(augment: Callable) -> Callable[[Any], dict[str, Any]]:

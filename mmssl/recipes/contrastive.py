@@ -2,7 +2,7 @@
 
 ``python -m mmssl contrastive simclr --encoder.name resnet-tiny-64`` (or
 ``scripts/pretrain_contrastive.py simclr ...``) runs :func:`pretrain_contrastive`. The run folder
-(``train.run_dir``) holds ``checkpoints/`` (each ``model.safetensors`` has the tower under
+(``train.run_dir``) holds ``fit.json`` (steps and seconds of the last call), ``checkpoints/`` (each ``model.safetensors`` has the tower under
 ``encoder.*``, and ``state.json`` names it in ``extra_config.encoder``), the resolved configs,
 metrics and curves, ``clusters.jsonl`` for the clustering methods, and ``tokenizer.json`` for code
 towers. Initialise a dual-encoder tower from it with ``TowerConfig(name=..., pretrained=<run dir>)``.
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+import numpy as np
 import torch
 from PIL import Image
 from torchvision import transforms
@@ -22,9 +23,10 @@ from torchvision import transforms
 from mmssl.contrastive.augment import CodeAugmenter, CodeAugmentConfig, function_views, luma_chroma_views, \
     simclr_image_transform
 from mmssl.contrastive.cmc import CMC
-from mmssl.contrastive.data import ViewCollator, ViewDataset, one_view, two_views
+from mmssl.contrastive.data import MultiviewDataset, ViewCollator, ViewDataset, one_view, two_views
 from mmssl.contrastive.registry import METHODS, ContrastiveConfig, build_method, cmc_views, view_kind
 from mmssl.encoders.tower import Tower, TowerConfig
+from mmssl.io import write_json
 from mmssl.kinds import MODALITY_IMAGE, MODALITY_TEXT, contrastive_run_checkpoint
 from mmssl.train.config import TrainConfig
 
@@ -44,6 +46,9 @@ class ContrastiveRun:
     image_jitter: float = 0.5  # colour-jitter strength
     tokenizer_vocab_size: int = 8000  # code: WordPiece vocabulary trained on the train split
     limit: int | None = None  # cap items per corpus (quick runs and tests)
+    # images, two-view methods (simclr, moco): the second view is the same concept in another artwork or icon
+    # set (MultiviewDataset), not a second augmentation of the same image
+    multiview: bool = False
     train: TrainConfig = field(default_factory=lambda: TrainConfig(run_dir="runs/contrastive", max_steps=1000,
                                                                    batch_size=128, lr=1e-3, warmup_steps=50))
 
@@ -69,13 +74,16 @@ def contrastive_run_defaults(method: str) -> ContrastiveRun:
     return run
 
 
+def code_package(path: str) -> str:
+    """The top-level package of a code record's path (``"json/decoder.py"`` -> ``"json"``)."""
+    return path.split("/")[0].removesuffix(".py")
+
+
 def record_label(record: dict, run: ContrastiveRun) -> str | None:
     """The supervised label of a record: its ``label_field``, else the category (images) or package (code)."""
-    from mmssl.recipes.pretrain_protocol import _package
-
     if run.label_field:
         return record.get(run.label_field)
-    return record.get("category") if run.modality == "image" else _package(record["path"])
+    return record.get("category") if run.modality == "image" else code_package(record["path"])
 
 
 def _split_image_views(tower: Tower, views: list[str]) -> Callable[[Image.Image], dict[str, torch.Tensor]]:
@@ -123,11 +131,15 @@ def make_views(view_kind: str, run: ContrastiveRun, tower: Tower) -> Callable[[A
 
 
 def build_view_dataset(run: ContrastiveRun, method_view_kind: str, tower: Tower,
-                       records: list[dict]) -> ViewDataset:
-    """Items (images decoded once, or code strings), their views and (supervised) labels."""
+                       records: list[dict], images: np.ndarray | None = None) -> ViewDataset:
+    """Items (images decoded once, or code strings), their views and (supervised) labels.
+
+    ``images``: the records' images already decoded (:func:`mmssl.data.pairs.load_images`), else decoded here."""
     labels = None
     if method_view_kind == "labelled":
         names = [record_label(r, run) for r in records]
+        if images is not None:  # kept aligned with the records
+            images = images[[i for i, name in enumerate(names) if name]]
         records = [r for r, name in zip(records, names) if name]
         classes = sorted({name for name in names if name})
         if len(classes) < 2:
@@ -135,15 +147,36 @@ def build_view_dataset(run: ContrastiveRun, method_view_kind: str, tower: Tower,
                              f"field {run.label_field or 'category/package'!r} has {len(classes)}")
         index = {c: i for i, c in enumerate(classes)}
         labels = torch.tensor([index[name] for name in names if name], dtype=torch.long)
-    if run.modality == "image":
+    if run.modality == "image" and images is None:
         from mmssl.data.pairs import load_images
 
-        items = load_images([r["image"] for r in records])  # (N, 128, 128, 3) uint8
+        images = load_images([r["image"] for r in records])  # (N, 128, 128, 3) uint8
+    if run.multiview:
+        return _multiview_dataset(run, method_view_kind, tower, records, images)
+    if run.modality == "image":
+        items = images
     else:
         # CMC reads the docstring from the source; the other methods see what the dual encoder's
         # item tower sees: the code with its docstring removed
         items = [r["original_string"] if method_view_kind == "split" else r["code"] for r in records]
     return ViewDataset(items, make_views(method_view_kind, run, tower), labels)
+
+
+def _multiview_dataset(run: ContrastiveRun, method_view_kind: str, tower: Tower, records: list[dict],
+                       images: np.ndarray) -> MultiviewDataset:
+    """Pairs of one concept in two styles, SimCLR-augmented (see :class:`MultiviewDataset`)."""
+    from mmssl.recipes.image_concepts import concept_key, style_key
+
+    if run.modality != "image" or method_view_kind != "two_augmented":
+        raise ValueError(f"multiview pairs are image views for a two-view method (simclr, moco), not "
+                         f"{run.modality} items for {run.method!r}; set multiview false or pick such a method")
+    augment = simclr_image_transform(tower.image_size, tower.mean, tower.std, min_scale=run.image_min_scale,
+                                     jitter=run.image_jitter)
+    dataset = MultiviewDataset(images, augment,
+                               [concept_key(r) for r in records], [style_key(r) for r in records])
+    print(f"[mmssl] multiview: {dataset.num_with_partner()} of {len(dataset)} images have their concept in "
+          "another style; the rest pair with themselves")
+    return dataset
 
 
 def _code_tokenizer(run: ContrastiveRun, records: list[dict]):
@@ -156,12 +189,23 @@ def _code_tokenizer(run: ContrastiveRun, records: list[dict]):
                               run.tokenizer_vocab_size)
 
 
-def pretrain_contrastive(run: ContrastiveRun) -> Path:
-    """Pretrain ``run.encoder`` with ``run.method``; returns the run folder (a ``pretrained=`` path)."""
+def train_split(run: ContrastiveRun) -> list[dict]:
+    """The train records of the run's corpora; for images without those whose concept another corpus holds out."""
+    from mmssl.recipes.image_concepts import corpus_records, drop_held_out_concepts
+
+    records = corpus_records(run.corpora, "train", run.limit)
+    return drop_held_out_concepts(records, run.corpora)[0] if run.modality == "image" else records
+
+
+def pretrain_contrastive(run: ContrastiveRun, records: list[dict] | None = None,
+                         images: np.ndarray | None = None) -> Path:
+    """Pretrain ``run.encoder`` with ``run.method``; returns the run folder (a ``pretrained=`` path).
+
+    ``records``: the train records to pretrain on (default :func:`train_split`); ``images``: their images
+    already decoded (a caller that needs them again decodes them once)."""
     from mmssl.encoders import build_tower, takes_code_tokenizer
     from mmssl.encoders.code import keep_code_tokenizer, saved_code_tokenizer
     from mmssl.distributed import broadcast_object, init_distributed
-    from mmssl.recipes.dual_encoder import train_records
     from mmssl.train.trainer import Trainer, resolve_device, seed_everything
 
     if run.method not in METHODS:
@@ -172,7 +216,7 @@ def pretrain_contrastive(run: ContrastiveRun) -> Path:
     if run.encoder.locked:
         raise ValueError("the encoder to pretrain is locked (encoder.locked = true); nothing would learn")
     seed_everything(run.train.seed)
-    records = train_records(run)  # the train split of every corpus of the run
+    records = train_split(run) if records is None else records
     world = init_distributed(resolve_device(run.train.device))
     tokenizer = None
     run_dir = Path(run.train.run_dir)
@@ -193,7 +237,7 @@ def pretrain_contrastive(run: ContrastiveRun) -> Path:
     if encoder.modality != expected:
         raise ValueError(f"tower {run.encoder.name!r} encodes {encoder.modality}, not {run.modality} items; "
                          "pick a matching --encoder.name")
-    dataset = build_view_dataset(run, view_kind(run.method), encoder, records)
+    dataset = build_view_dataset(run, view_kind(run.method), encoder, records, images)
     method = build_method(run.method, encoder, dataclasses.replace(run.options, seed=run.train.seed),
                           num_samples=len(dataset), make_tower=make_tower)
     tokenize = {}
@@ -206,5 +250,9 @@ def pretrain_contrastive(run: ContrastiveRun) -> Path:
           f"tower {run.encoder.name}, device {trainer.device}, "
           f"{sum(p.numel() for p in method.parameters() if p.requires_grad):,} trainable parameters")
     trainer.fit()
+    if trainer.is_main:  # this call's optimisation only (a resumed run does not count the earlier steps)
+        fit = trainer.fit_stats
+        write_json(run_dir / "fit.json", {"steps": fit.steps, "seconds": round(fit.seconds, 2),
+                                          "samples_per_s": round(fit.samples_per_s, 1), "items": len(dataset)})
     return run_dir
 

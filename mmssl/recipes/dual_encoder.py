@@ -15,9 +15,10 @@ resolved config and ``manifest.json`` (command, seed, data hash, throughput, met
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -30,6 +31,7 @@ from mmssl.encoders import DualEncoderConfig, TowerConfig, build_dual_encoder, s
 from mmssl.encoders.cache import FeatureCache, StateCache
 from mmssl.io import write_json
 from mmssl.kinds import TASK_CODE, TASK_IMAGE_TEXT, dual_encoder_run_checkpoint
+from mmssl.recipes.image_concepts import drop_held_out_concepts
 from mmssl.train.config import TrainConfig
 from mmssl.train.trainer import Trainer, resolve_device, seed_everything
 
@@ -45,6 +47,27 @@ def _code_defaults() -> DualEncoderConfig:
     return DualEncoderConfig(query=TowerConfig(name="minilm", pretrained="minilm", locked=True),
                              item=TowerConfig(name="minilm", pretrained="minilm", max_length=256, frozen_layers=5),
                              embed_dim=384, init_temperature=0.05, projection_init="identity")
+
+
+@dataclass
+class PretrainStage:
+    """Image-text: pretrain the image tower on every train image before the dual encoder trains from it.
+
+    ``steps`` 0 (the default) skips the stage. With ``multiview`` the two views of a sample are one
+    concept in two artworks or icon sets, each SimCLR-augmented (the data's own multiview
+    structure, :class:`mmssl.contrastive.data.MultiviewDataset`); without it two augmentations of one
+    image (instance discrimination). ``method``: a two-view method of :data:`mmssl.contrastive.METHODS`
+    (``simclr``, ``moco``), or any method with ``multiview`` false.
+    """
+
+    steps: int = 0
+    method: str = "simclr"
+    multiview: bool = True
+    batch_size: int = 128
+    lr: float = 1e-3
+    warmup_steps: int = 20
+    temperature: float = 0.2
+    run_dir: str = ""  # "" = <train.run_dir>-pretrain
 
 
 @dataclass
@@ -66,6 +89,7 @@ class DualEncoderRun:
     item_text: str = "code"
     limit: int | None = None  # cap training pairs per corpus (quick runs and tests)
     evaluate: bool = True  # evaluate on the test split after training and record it in the manifest
+    pretrain: PretrainStage = field(default_factory=PretrainStage)  # image-text: pretrain the image tower first
 
 
 def code_run_defaults() -> DualEncoderRun:
@@ -118,8 +142,10 @@ def train_records(run: DualEncoderRun) -> list[dict]:
     return [r for name in run.corpora for r in _records(name, "train", run.limit)]
 
 
-def build_training_set(run: DualEncoderRun, model, records: list[dict]):
-    """(dataset, collate_fn, data files) for ``run.task`` from ``records`` (see :func:`train_records`)."""
+def build_training_set(run: DualEncoderRun, model, records: list[dict], images=None):
+    """(dataset, collate_fn, data files) for ``run.task`` from ``records`` (see :func:`train_records`).
+
+    ``images``: image-text, the records' images already decoded (:func:`mmssl.data.pairs.load_images`)."""
     from mmssl.data.pairs import (CodePairs, ImageTextPairs, PairCollator, caption_choices, code_training_pairs,
                                   load_images)
 
@@ -133,7 +159,8 @@ def build_training_set(run: DualEncoderRun, model, records: list[dict]):
             unique = sorted({c for cs in captions for c in cs})
             matrix = _features(model.query_tower, unique)  # (U, Dq)
             rows = {c: i for i, c in enumerate(unique)}
-        images = load_images([r["image"] for r in records])
+        if images is None:
+            images = load_images([r["image"] for r in records])  # (N, 128, 128, 3) uint8
         dataset = ImageTextPairs(images, captions, model.item_tower.transform(train=True), run.keyword_prob,
                                  rows, matrix)
         return dataset, PairCollator(query_tokenize), files
@@ -165,6 +192,16 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
     from mmssl.encoders import needs_code_tokenizer
 
     records = train_records(run)
+    image_side: dict = {}
+    images = None
+    if run.task == TASK_IMAGE_TEXT:
+        records, image_side["held_out_concept_pairs_dropped"] = drop_held_out_concepts(records, run.corpora)
+        if run.pretrain.steps > 0:
+            from mmssl.data.pairs import load_images
+
+            images = load_images([r["image"] for r in records])  # decoded once for both stages
+            run, image_side["pretrain"] = pretrain_image_tower(run, records, images)
+            seed_everything(run.train.seed)  # the dual encoder starts from the same seed as one from scratch
     world = init_distributed(resolve_device(run.train.device))
     # every rank must use the same vocabulary, and WordPiece training is not reproducible across processes
     tokenizer = broadcast_object(_code_tokenizer(run, records) if world.rank == 0 else None)
@@ -174,7 +211,7 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
                                        for side in ("query", "item"))
     model = build_dual_encoder(run.model, query_tokenizer, item_tokenizer)
     with main_process_first():  # under torchrun rank 0 fills the feature caches, then the others read them
-        dataset, collate, files = build_training_set(run, model, records)
+        dataset, collate, files = build_training_set(run, model, records, images)
     trainer = Trainer(run.train, model, dataset, collate_fn=collate,
                       extra_config={"run": run}, kind=dual_encoder_run_checkpoint(run.task))
     if trainer.is_main:
@@ -203,12 +240,42 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
         "device": str(trainer.device),
         "torch": torch.__version__,
         "final_train_loss": last.get("loss"),
+        **image_side,
         "run": to_dict(run),
     }
     if run.evaluate:
         manifest["metrics"] = evaluate_trained(run, output)
     write_json(output / "manifest.json", manifest, indent=2, default=str)
     return output
+
+
+def pretrain_image_tower(run: DualEncoderRun, records: list[dict], images=None) -> tuple[DualEncoderRun, dict]:
+    """Run ``run.pretrain`` on the image tower over ``records`` (``images``: their decoded images); returns
+    the run with its item tower starting from the pretrained weights, and the stage's manifest entry
+    (method, steps, optimisation seconds, data hash, run folder)."""
+    from mmssl.recipes.contrastive import ContrastiveRun, pretrain_contrastive
+
+    stage = run.pretrain
+    run_dir = stage.run_dir or f"{run.train.run_dir}-pretrain"
+    contrastive = ContrastiveRun(method=stage.method, modality="image", corpora=run.corpora, encoder=run.model.item,
+                                 multiview=stage.multiview, limit=run.limit)
+    contrastive.options.temperature = stage.temperature
+    contrastive.options.seed = run.train.seed
+    contrastive.train = replace(run.train, run_dir=run_dir, max_steps=stage.steps, batch_size=stage.batch_size,
+                                lr=stage.lr, warmup_steps=stage.warmup_steps, checkpoint_every=stage.steps)
+    start = time.perf_counter()
+    folder = pretrain_contrastive(contrastive, records, images)
+    seconds = time.perf_counter() - start
+    fit = json.loads((folder / "fit.json").read_text())
+    # seconds: optimisation only, as the dual encoder's train_minutes; with_data_seconds adds decoding the images
+    entry = {"method": stage.method, "multiview": stage.multiview, "steps": stage.steps,
+             "batch_size": stage.batch_size, "seconds": fit["seconds"], "with_data_seconds": round(seconds, 1),
+             "images": len(records),
+             "data_hash": _data_hash([split_file(name, "train") for name in run.corpora]), "run_dir": str(folder)}
+    print(f"[mmssl] pretrained the image tower ({stage.method}{', multiview' if stage.multiview else ''}, "
+          f"{stage.steps} steps) in {seconds / 60:.1f} min; the dual encoder starts from {folder}")
+    item = replace(run.model.item, pretrained=str(folder))
+    return replace(run, model=replace(run.model, item=item)), entry
 
 
 def evaluate_trained(run: DualEncoderRun, folder: Path) -> dict:

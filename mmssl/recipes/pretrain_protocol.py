@@ -78,10 +78,6 @@ LABELLED_TASKS = {
 }
 
 
-def _package(path: str) -> str:
-    return path.split("/")[0].removesuffix(".py")
-
-
 def _cap_per_class(indices: list[int], labels: list[str], cap: int | None, seed: int) -> list[int]:
     """At most ``cap`` indices per label, drawn with a seeded shuffle, in their original order."""
     if cap is None:
@@ -112,6 +108,7 @@ def load_labelled_task(name: str, *, max_train_per_class: int | None = 100, max_
         mmssl.data.corpus.CorpusNotBuiltError: the corpus is not built (``python -m mmssl data build``).
     """
     from mmssl.data.corpus import load_corpus
+    from mmssl.recipes.contrastive import code_package
 
     if name not in LABELLED_TASKS:
         raise KeyError(f"unknown labelled task {name!r}; known: {', '.join(LABELLED_TASKS)}")
@@ -122,7 +119,7 @@ def load_labelled_task(name: str, *, max_train_per_class: int | None = 100, max_
         if modality == "image":
             items, labels = ds["image"], ds[label_field]
         else:
-            items, labels = ds["code"], [_package(p) for p in ds["path"]]
+            items, labels = ds["code"], [code_package(p) for p in ds["path"]]
         splits[split] = (items, labels)
     if modality == "image":
         kept = {lab for lab in splits["train"][1] if lab}
