@@ -162,22 +162,41 @@ def code_query_views(record: dict) -> dict[str, str]:
     return views
 
 
-def code_training_pairs(records: list[dict], views: list[str], item_text: str = "code") -> tuple[list[str], list[str]]:
-    """(queries, items): one pair per function and query view it has (``views`` from
-    :data:`QUERY_VIEWS`), the item side as the index embeds it (``item_text``, see
-    :func:`mmssl.data.code_text.index_text`; ``"code"`` is CSN's docstring-cut form).
+TRAIN_ITEM_TEXTS = ("code", "full", "nodoc")  # the item side's text when training, see training_item_text
+
+
+def training_item_text(record: dict, variant: str) -> str:
+    """The item text a function is trained with: an index text (:data:`mmssl.data.code_text.INDEX_TEXTS`)
+    or ``"nodoc"`` -- the ``"full"`` form with the docstring cut (header line with module and qualified
+    name, then signature and body). Training on ``"full"`` against docstring-derived queries is trivial
+    (the query is inside the item); ``"nodoc"`` keeps everything else the product index embeds.
 
     Raises:
-        ValueError: an unknown view.
+        ValueError: an unknown variant.
     """
     from mmssl.data.code_text import index_text
 
+    if variant not in TRAIN_ITEM_TEXTS:
+        raise ValueError(f"unknown training item text {variant!r}; choose one of {', '.join(TRAIN_ITEM_TEXTS)}")
+    if variant == "nodoc":
+        return index_text({**record, "original_string": record["code"]}, "full")
+    return index_text(record, variant)
+
+
+def code_training_pairs(records: list[dict], views: list[str], item_text: str = "code") -> tuple[list[str], list[str]]:
+    """(queries, items): one pair per function and query view it has (``views`` from
+    :data:`QUERY_VIEWS`), the item side as :func:`training_item_text` makes it (``"code"`` is CSN's
+    docstring-cut form, ``"full"`` what the product index embeds, ``"nodoc"`` that without the docstring).
+
+    Raises:
+        ValueError: an unknown view or item text.
+    """
     unknown = sorted(set(views) - set(QUERY_VIEWS))
     if unknown or not views:
         raise ValueError(f"unknown query view(s) {unknown or views}; choose from {', '.join(QUERY_VIEWS)}")
     queries, items = [], []
     for record in records:
-        item = index_text(record, item_text)
+        item = training_item_text(record, item_text)
         record_views = code_query_views(record)
         for view in views:
             if view in record_views:

@@ -15,6 +15,7 @@ resolved config and ``manifest.json`` (command, seed, data hash, throughput, met
 from __future__ import annotations
 
 import hashlib
+import random
 import sys
 import time
 from dataclasses import dataclass, field
@@ -61,10 +62,12 @@ class DualEncoderRun:
     keyword_prob: float = 0.3  # image-text: chance a sample's caption is a keyword/alias instead of its name
     tokenizer_vocab_size: int = 8000  # code towers: WordPiece vocabulary trained on the train split
     # code: the query views each function is paired with (mmssl.data.pairs.QUERY_VIEWS), and the item side's text
-    # (mmssl.data.code_text.INDEX_TEXTS: "code" = docstring cut, "full" = what the product index embeds)
+    # (mmssl.data.pairs.TRAIN_ITEM_TEXTS: "code" = docstring cut, "full" = what the product index embeds,
+    # "nodoc" = "full" without the docstring)
     query_views: list[str] = field(default_factory=lambda: ["docstring"])
     item_text: str = "code"
     limit: int | None = None  # cap training pairs per corpus (quick runs and tests)
+    subset_seed: int | None = None  # with limit: a seeded uniform sample of each corpus instead of its first rows
     evaluate: bool = True  # evaluate on the test split after training and record it in the manifest
 
 
@@ -84,10 +87,13 @@ def _data_hash(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _records(name: str, split: str, limit: int | None) -> list[dict]:
+def _records(name: str, split: str, limit: int | None, seed: int | None = None) -> list[dict]:
+    """``limit`` records of a corpus split: its first rows, or (``seed`` given) a seeded uniform sample
+    in corpus order (corpora are sorted by source, so the first rows are a few packages only)."""
     ds = load_corpus(name, split)
-    if limit is not None:
-        ds = ds.select(range(min(limit, len(ds))))
+    if limit is not None and limit < len(ds):
+        rows = range(limit) if seed is None else sorted(random.Random(seed).sample(range(len(ds)), limit))
+        ds = ds.select(rows)
     return ds.to_list()
 
 
@@ -115,7 +121,7 @@ def _states(tower, texts: list[str]):
 
 def train_records(run: DualEncoderRun) -> list[dict]:
     """The train-split records of every corpus of ``run`` (read once, shared by tokenizer and dataset)."""
-    return [r for name in run.corpora for r in _records(name, "train", run.limit)]
+    return [r for name in run.corpora for r in _records(name, "train", run.limit, run.subset_seed)]
 
 
 def build_training_set(run: DualEncoderRun, model, records: list[dict]):
