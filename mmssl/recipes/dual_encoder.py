@@ -126,7 +126,7 @@ def train_records(run: DualEncoderRun) -> list[dict]:
 
 def build_training_set(run: DualEncoderRun, model, records: list[dict]):
     """(dataset, collate_fn, data files) for ``run.task`` from ``records`` (see :func:`train_records`)."""
-    from mmssl.data.pairs import (CodePairs, ImageTextPairs, PairCollator, caption_choices, code_training_pairs,
+    from mmssl.data.pairs import (CodePairs, ImageTextPairs, PairCollator, caption_choices, code_training_rows,
                                   load_images)
 
     files = [split_file(name, "train") for name in run.corpora]
@@ -143,11 +143,11 @@ def build_training_set(run: DualEncoderRun, model, records: list[dict]):
         dataset = ImageTextPairs(images, captions, model.item_tower.transform(train=True), run.keyword_prob,
                                  rows, matrix)
         return dataset, PairCollator(query_tokenize), files
-    docstrings, codes = code_training_pairs(records, run.query_views, run.item_text)
+    docstrings, codes, groups = code_training_rows(records, run.query_views, run.item_text)
     features = _features(model.query_tower, docstrings) if query_locked else None
     states = _states(model.item_tower, codes) if getattr(model.item_tower.config, "frozen_layers", 0) else None
-    return (CodePairs(docstrings, codes, features, states), PairCollator(query_tokenize, model.item_tower.tokenize),
-            files)
+    return (CodePairs(docstrings, codes, features, states, groups),
+            PairCollator(query_tokenize, model.item_tower.tokenize), files)
 
 
 def _code_tokenizer(run: DualEncoderRun, records: list[dict]):

@@ -87,3 +87,12 @@ def test_nodoc_training_text_is_the_index_text_without_the_docstring(futures_rec
     assert items == [nodoc] and queries[0] not in items[0]  # the query is not inside the item
     with pytest.raises(ValueError, match="nodoc"):
         training_item_text(record, "body")
+
+
+def test_training_rows_group_by_module_and_view(futures_records):
+    from mmssl.data.pairs import code_training_rows
+
+    records = [futures_records["as_completed"], futures_records["_yield_finished_futures"]]
+    queries, items, groups = code_training_rows(records, ["name", "params"], item_text="nodoc")
+    assert len(queries) == len(items) == len(groups) == 3
+    assert groups == ["stdlib/_base.py#name", "stdlib/_base.py#params", "stdlib/_base.py#name"]
