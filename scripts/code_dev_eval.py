@@ -22,16 +22,17 @@ from pathlib import Path
 import torch
 
 from mmssl.eval.evaluate import _fmt, _table
-from mmssl.eval.queries import (DEFAULT_QUERY_FILE, PARTS, evaluate_queries, load_queries, minilm_system,
+from mmssl.eval.queries import (DEFAULT_QUERY_FILE, PARTS, EnsembleSystem, evaluate_queries, load_queries, minilm_system,
                                 model_system, part_records, state_model_system, subsample_corpus)
 
 
-def systems_for(models: list[str], states: bool) -> list:
-    systems = [minilm_system(encoding="fast")]
+def systems_for(models: list[str], states: bool, state_root: str | None = None,
+                baselines: tuple[str, ...] = ()) -> list:
+    systems = [minilm_system(encoding="fast")] + [model_system(m, encoding="fast") for m in baselines]
     for m in models:
         if states:
             try:
-                systems.append(state_model_system(m))
+                systems.append(state_model_system(m, state_root))
                 continue
             except ValueError:
                 pass  # no frozen layers: the ordinary path
@@ -52,22 +53,31 @@ def dev_table(result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", action="append", required=True, help="code model folder (repeatable)")
+    parser.add_argument("--model", action="append", default=[], help="code model folder (repeatable)")
+    parser.add_argument("--baseline", action="append", default=[], help="a model always encoded in full "
+                        "(its embeddings cached on disk, e.g. the old release; repeatable)")
+    parser.add_argument("--ensemble", action="store_true", help="also alpha * model + (1 - alpha) * MiniLM for "
+                        "each --model, alpha on the grid 0.1..0.9")
     parser.add_argument("--queries", default=str(DEFAULT_QUERY_FILE))
     parser.add_argument("--index-text", default="full", choices=("full", "code"))
     parser.add_argument("--in-corpus-functions", type=int, default=1500, help="every target + a seeded sample "
                         "of the test split (0: all)")
     parser.add_argument("--no-states", action="store_true", help="encode every model in full, no state cache")
+    parser.add_argument("--state-root", help="state cache root (default <data root>/cache/features)")
     parser.add_argument("--output", help="write the JSON here")
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     start = time.perf_counter()
-    queries = [q for q in load_queries(args.queries)]
+    queries = load_queries(args.queries)
     sizes = {"in-corpus": args.in_corpus_functions or None, "out-of-corpus": None}
     records = {p: subsample_corpus(part_records(p, queries), [q for q in queries if q["part"] == p], size)
                for p, size in sizes.items()}
-    result = evaluate_queries(queries, systems_for(args.model, not args.no_states), texts=(args.index_text,),
-                              records=records, bm25=True)
+    systems = systems_for(args.model, not args.no_states, args.state_root, tuple(args.baseline))
+    if args.ensemble:
+        minilm, tuned = systems[0], systems[1 + len(args.baseline):]
+        systems += [EnsembleSystem(f"{t.name} x MiniLM {a:.1f}", t, minilm, a) for t in tuned
+                    for a in (0.3, 0.5, 0.7)]
+    result = evaluate_queries(queries, systems, texts=(args.index_text,), records=records, bm25=True)
     result["corpus_sizes"] = {p: len(r) for p, r in records.items()}
     print(f"dev split, index text {args.index_text!r}, corpora {result['corpus_sizes']} "
           f"({time.perf_counter() - start:.0f} s)\n")

@@ -279,9 +279,16 @@ def state_model_system(model_path: str | Path, state_root: str | Path | None = N
     if not getattr(tower.config, "frozen_layers", 0):
         raise ValueError(f"{model_path}: the item tower has no frozen layers; use model_system")
     cache = StateCache(tower, Path(state_root) if state_root is not None else None)
+    memo: dict[str, np.ndarray] = {}  # the last corpora encoded (an ensemble asks for them again)
+
+    def encode_documents(texts: list[str]) -> np.ndarray:
+        key = hashlib.sha1("\0".join(texts).encode("utf-8", errors="surrogatepass")).hexdigest()
+        if key not in memo:
+            memo[key] = _encode_from_states(texts)
+        return memo[key]
 
     @torch.no_grad()
-    def encode_documents(texts: list[str]) -> np.ndarray:
+    def _encode_from_states(texts: list[str]) -> np.ndarray:
         cache.ensure(texts, progress=False)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths share a batch
         out = torch.zeros(len(texts), model.item_projection.out_features)  # (N, E)
