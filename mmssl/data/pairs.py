@@ -162,41 +162,72 @@ def code_query_views(record: dict) -> dict[str, str]:
     return views
 
 
-def code_training_pairs(records: list[dict], views: list[str], item_text: str = "code") -> tuple[list[str], list[str]]:
-    """(queries, items): one pair per function and query view it has (``views`` from
-    :data:`QUERY_VIEWS`), the item side as the index embeds it (``item_text``, see
-    :func:`mmssl.data.code_text.index_text`; ``"code"`` is CSN's docstring-cut form).
+TRAIN_ITEM_TEXTS = ("code", "full", "nodoc")  # the item side's text when training, see training_item_text
+
+
+def training_item_text(record: dict, variant: str) -> str:
+    """The item text a function is trained with: an index text (:data:`mmssl.data.code_text.INDEX_TEXTS`)
+    or ``"nodoc"`` -- the ``"full"`` form with the docstring cut (header line with module and qualified
+    name, then signature and body). Training on ``"full"`` against docstring-derived queries is trivial
+    (the query is inside the item); ``"nodoc"`` keeps everything else the product index embeds.
 
     Raises:
-        ValueError: an unknown view.
+        ValueError: an unknown variant.
     """
     from mmssl.data.code_text import index_text
 
+    if variant not in TRAIN_ITEM_TEXTS:
+        raise ValueError(f"unknown training item text {variant!r}; choose one of {', '.join(TRAIN_ITEM_TEXTS)}")
+    if variant == "nodoc":
+        return index_text({**record, "original_string": record["code"]}, "full")
+    return index_text(record, variant)
+
+
+def code_training_pairs(records: list[dict], views: list[str], item_text: str = "code") -> tuple[list[str], list[str]]:
+    """(queries, items): one pair per function and query view it has (``views`` from
+    :data:`QUERY_VIEWS`), the item side as :func:`training_item_text` makes it (``"code"`` is CSN's
+    docstring-cut form, ``"full"`` what the product index embeds, ``"nodoc"`` that without the docstring).
+
+    Raises:
+        ValueError: an unknown view or item text.
+    """
+    queries, items, _ = code_training_rows(records, views, item_text)
+    return queries, items
+
+
+def code_training_rows(records: list[dict], views: list[str],
+                       item_text: str = "code") -> tuple[list[str], list[str], list[str]]:
+    """:func:`code_training_pairs` and each pair's group, ``"<repo>/<path>#<view>"``: the functions of one
+    module are each other's hard negatives (:class:`mmssl.train.sampler.GroupedSampler`), and one view per
+    group keeps a function's other views -- the same item -- out of its chunk of the batch."""
     unknown = sorted(set(views) - set(QUERY_VIEWS))
     if unknown or not views:
         raise ValueError(f"unknown query view(s) {unknown or views}; choose from {', '.join(QUERY_VIEWS)}")
-    queries, items = [], []
+    queries, items, groups = [], [], []
     for record in records:
-        item = index_text(record, item_text)
+        item = training_item_text(record, item_text)
         record_views = code_query_views(record)
         for view in views:
             if view in record_views:
                 queries.append(record_views[view])
                 items.append(item)
-    return queries, items
+                groups.append(f"{record.get('repo', '')}/{record.get('path', '')}#{view}")
+    return queries, items, groups
 
 
 class CodePairs(Dataset):
     """(docstring, code) pairs; ``query_features`` (N, D) replaces the docstring for a locked query tower,
     and ``item_states`` (a :class:`~mmssl.encoders.cache.StateCache` holding every code) replaces the
-    code by its frozen-part token states (L, H) for a partially frozen item tower."""
+    code by its frozen-part token states (L, H) for a partially frozen item tower; ``groups`` names each
+    pair's group (:func:`code_training_rows`) for grouped batches."""
 
     def __init__(self, docstrings: list[str], codes: list[str], query_features: torch.Tensor | None = None,
-                 item_states=None):
-        if len(docstrings) != len(codes):
-            raise ValueError(f"{len(docstrings)} docstrings but {len(codes)} functions")
+                 item_states=None, groups: list[str] | None = None):
+        if len(docstrings) != len(codes) or (groups is not None and len(groups) != len(codes)):
+            raise ValueError(f"{len(docstrings)} docstrings, {len(codes)} functions and "
+                             f"{len(groups or [])} groups: one each per pair")
         self.docstrings, self.codes, self.query_features = docstrings, codes, query_features
-        self.item_states = item_states
+        self.item_states, self.groups = item_states, groups  # groups: for train.groups_per_batch
 
     def __len__(self) -> int:
         return len(self.codes)

@@ -259,6 +259,51 @@ def model_system(model_path: str | Path, cache_root: str | Path | None = None, b
     return DenseSystem(f"model ({Path(model_path).name})", encode_queries, encode_documents)
 
 
+def state_model_system(model_path: str | Path, state_root: str | Path | None = None,
+                       batch_size: int = 64) -> DenseSystem:
+    """A saved code model whose item tower has frozen layers, its documents encoded through the
+    :class:`~mmssl.encoders.cache.StateCache`: the frozen part's token states of a text are computed
+    once (shared with training and with every model of the same frozen start), so scoring another
+    checkpoint runs only its trainable top layers -- the cheap way to compare training runs on the dev
+    set. Equal to :func:`model_system` up to the cache's float16 states.
+
+    Raises:
+        ValueError: the model's item tower has no frozen layers.
+    """
+    from mmssl.data.pairs import pad_states
+    from mmssl.encoders.cache import StateCache
+    from mmssl.encoders.dual import load_dual_encoder
+
+    model = load_dual_encoder(model_path).eval()
+    tower = model.item_tower
+    if not getattr(tower.config, "frozen_layers", 0):
+        raise ValueError(f"{model_path}: the item tower has no frozen layers; use model_system")
+    cache = StateCache(tower, Path(state_root) if state_root is not None else None)
+    memo: dict[str, np.ndarray] = {}  # the last corpora encoded (an ensemble asks for them again)
+
+    def encode_documents(texts: list[str]) -> np.ndarray:
+        key = hashlib.sha1("\0".join(texts).encode("utf-8", errors="surrogatepass")).hexdigest()
+        if key not in memo:
+            memo[key] = _encode_from_states(texts)
+        return memo[key]
+
+    @torch.no_grad()
+    def _encode_from_states(texts: list[str]) -> np.ndarray:
+        cache.ensure(texts, progress=False)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths share a batch
+        out = torch.zeros(len(texts), model.item_projection.out_features)  # (N, E)
+        for start in range(0, len(order), batch_size):
+            rows = order[start:start + batch_size]
+            states, mask = pad_states([cache.states(texts[i]) for i in rows])  # (b, L, H), (b, L)
+            out[rows] = model.project_item(tower.forward_from_states(states, mask))
+        return out.numpy()
+
+    def encode_queries(texts: list[str]) -> np.ndarray:
+        return model.embed_queries(texts, batch_size).numpy()  # (Q, E)
+
+    return DenseSystem(f"model ({Path(model_path).name})", encode_queries, encode_documents)
+
+
 @dataclass
 class EnsembleSystem:
     """A score ensemble of two dense systems: ``alpha * tuned + (1 - alpha) * base`` cosines.

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -84,10 +85,12 @@ class DualEncoderRun:
     keyword_prob: float = 0.3  # image-text: chance a sample's caption is a keyword/alias instead of its name
     tokenizer_vocab_size: int = 8000  # code towers: WordPiece vocabulary trained on the train split
     # code: the query views each function is paired with (mmssl.data.pairs.QUERY_VIEWS), and the item side's text
-    # (mmssl.data.code_text.INDEX_TEXTS: "code" = docstring cut, "full" = what the product index embeds)
+    # (mmssl.data.pairs.TRAIN_ITEM_TEXTS: "code" = docstring cut, "full" = what the product index embeds,
+    # "nodoc" = "full" without the docstring)
     query_views: list[str] = field(default_factory=lambda: ["docstring"])
     item_text: str = "code"
     limit: int | None = None  # cap training pairs per corpus (quick runs and tests)
+    subset_seed: int | None = None  # with limit: a seeded uniform sample of each corpus instead of its first rows
     evaluate: bool = True  # evaluate on the test split after training and record it in the manifest
     pretrain: PretrainStage = field(default_factory=PretrainStage)  # image-text: pretrain the image tower first
 
@@ -108,10 +111,13 @@ def _data_hash(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _records(name: str, split: str, limit: int | None) -> list[dict]:
+def _records(name: str, split: str, limit: int | None, seed: int | None = None) -> list[dict]:
+    """``limit`` records of a corpus split: its first rows, or (``seed`` given) a seeded uniform sample
+    in corpus order (corpora are sorted by source, so the first rows are a few packages only)."""
     ds = load_corpus(name, split)
-    if limit is not None:
-        ds = ds.select(range(min(limit, len(ds))))
+    if limit is not None and limit < len(ds):
+        rows = range(limit) if seed is None else sorted(random.Random(seed).sample(range(len(ds)), limit))
+        ds = ds.select(rows)
     return ds.to_list()
 
 
@@ -139,14 +145,14 @@ def _states(tower, texts: list[str]):
 
 def train_records(run: DualEncoderRun) -> list[dict]:
     """The train-split records of every corpus of ``run`` (read once, shared by tokenizer and dataset)."""
-    return [r for name in run.corpora for r in _records(name, "train", run.limit)]
+    return [r for name in run.corpora for r in _records(name, "train", run.limit, run.subset_seed)]
 
 
 def build_training_set(run: DualEncoderRun, model, records: list[dict], images=None):
     """(dataset, collate_fn, data files) for ``run.task`` from ``records`` (see :func:`train_records`).
 
     ``images``: image-text, the records' images already decoded (:func:`mmssl.data.pairs.load_images`)."""
-    from mmssl.data.pairs import (CodePairs, ImageTextPairs, PairCollator, caption_choices, code_training_pairs,
+    from mmssl.data.pairs import (CodePairs, ImageTextPairs, PairCollator, caption_choices, code_training_rows,
                                   load_images)
 
     files = [split_file(name, "train") for name in run.corpora]
@@ -164,11 +170,11 @@ def build_training_set(run: DualEncoderRun, model, records: list[dict], images=N
         dataset = ImageTextPairs(images, captions, model.item_tower.transform(train=True), run.keyword_prob,
                                  rows, matrix)
         return dataset, PairCollator(query_tokenize), files
-    docstrings, codes = code_training_pairs(records, run.query_views, run.item_text)
+    docstrings, codes, groups = code_training_rows(records, run.query_views, run.item_text)
     features = _features(model.query_tower, docstrings) if query_locked else None
     states = _states(model.item_tower, codes) if getattr(model.item_tower.config, "frozen_layers", 0) else None
-    return (CodePairs(docstrings, codes, features, states), PairCollator(query_tokenize, model.item_tower.tokenize),
-            files)
+    return (CodePairs(docstrings, codes, features, states, groups),
+            PairCollator(query_tokenize, model.item_tower.tokenize), files)
 
 
 def _code_tokenizer(run: DualEncoderRun, records: list[dict]):

@@ -35,4 +35,7 @@ class TrainConfig:
     progress: bool = True
     grad_cache_chunk: int = 0  # > 0: GradCache, embed the batch in chunks of this many rows (exact gradients)
     channels_last: Literal["auto", "on", "off"] = "auto"  # NHWC conv weights/images; auto: on CUDA if any Conv2d
+    # > 0: each batch from about this many groups (the dataset's ``groups``: hard in-batch negatives, see
+    # mmssl.train.sampler.GroupedSampler); 0: uniform batches
+    groups_per_batch: int = 0
     compile: bool = False  # torch.compile the loss (CUDA mostly; first steps are slow while it compiles)

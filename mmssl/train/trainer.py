@@ -44,7 +44,7 @@ from mmssl.kinds import UNNAMED_CHECKPOINT
 from mmssl.train.config import TrainConfig
 from mmssl.train.curves import plot_curves, write_metrics_csv
 from mmssl.train.gradcache import GradCache
-from mmssl.train.sampler import ResumableSampler, SeededSamples
+from mmssl.train.sampler import GroupedSampler, ResumableSampler, SeededSamples
 
 
 def seed_everything(seed: int) -> None:
@@ -213,14 +213,26 @@ class Trainer:
 
     def _loader(self) -> DataLoader:
         c = self.config
-        sampler = ResumableSampler(len(self.dataset), seed=c.seed, start=self._start, rank=self.rank,
-                                   world_size=self.world_size)
+        sampler = self._sampler()
         return DataLoader(SeededSamples(self.dataset, c.seed), batch_size=c.batch_size, sampler=sampler,
                           collate_fn=self.collate_fn, num_workers=c.num_workers,
                           # its own generator: creating the iterator must not consume the global
                           # RNG, or a resumed run's dropout stream would shift
                           generator=torch.Generator().manual_seed(c.seed),
                           pin_memory=self.device.type == "cuda", persistent_workers=c.num_workers > 0)
+
+    def _sampler(self) -> ResumableSampler:
+        """Uniform batches, or (``groups_per_batch`` > 0) batches from few of the dataset's ``groups``."""
+        c = self.config
+        if c.groups_per_batch <= 0:
+            return ResumableSampler(len(self.dataset), seed=c.seed, start=self._start, rank=self.rank,
+                                    world_size=self.world_size)
+        groups = getattr(self.dataset, "groups", None)
+        if groups is None:
+            raise ValueError(f"train.groups_per_batch={c.groups_per_batch} needs a dataset with a `groups` list "
+                             f"(one name per sample); {type(self.dataset).__name__} has none: set it to 0")
+        return GroupedSampler(list(groups), c.batch_size, c.groups_per_batch, seed=c.seed, start=self._start,
+                              rank=self.rank, world_size=self.world_size)
 
     def _maybe_resume(self) -> None:
         folder = latest_checkpoint(self.ckpt_dir)

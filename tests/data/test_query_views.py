@@ -71,3 +71,28 @@ def test_training_pairs_one_per_view_a_function_has(futures_records):
     assert items == [index_text(records[0], "full")] * 2 + [index_text(records[1], "full")]
     with pytest.raises(ValueError, match="unknown query view"):
         code_training_pairs(records, ["title"])
+
+
+def test_nodoc_training_text_is_the_index_text_without_the_docstring(futures_records):
+    from mmssl.data.code_text import index_text
+    from mmssl.data.pairs import code_training_pairs, training_item_text
+
+    record = futures_records["Future.add_done_callback"]
+    full, nodoc = index_text(record, "full"), training_item_text(record, "nodoc")
+    assert nodoc.splitlines()[0] == full.splitlines()[0] == "# _base: Future.add_done_callback"
+    assert record["docstring"].split()[0] in full and record["docstring"] not in nodoc
+    assert nodoc.splitlines()[1:] == record["code"].splitlines()  # signature and body, as the corpus cuts them
+    assert "def add_done_callback(self, fn):" in nodoc and len(nodoc) < len(full)
+    queries, items = code_training_pairs([record], ["docstring"], item_text="nodoc")
+    assert items == [nodoc] and queries[0] not in items[0]  # the query is not inside the item
+    with pytest.raises(ValueError, match="nodoc"):
+        training_item_text(record, "body")
+
+
+def test_training_rows_group_by_module_and_view(futures_records):
+    from mmssl.data.pairs import code_training_rows
+
+    records = [futures_records["as_completed"], futures_records["_yield_finished_futures"]]
+    queries, items, groups = code_training_rows(records, ["name", "params"], item_text="nodoc")
+    assert len(queries) == len(items) == len(groups) == 3
+    assert groups == ["stdlib/_base.py#name", "stdlib/_base.py#params", "stdlib/_base.py#name"]

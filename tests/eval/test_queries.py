@@ -145,3 +145,35 @@ def test_score_ensemble_mixes_cosines_and_its_ends_are_the_two_systems():
                                records={"out-of-corpus": RECORDS}, bm25=False)
     test_row = next(r for r in results["rows"] if r["system"] == "e" and r["split"] == "test")
     assert test_row["mrr"] == pytest.approx(1.0)  # read_file 0.9 vs 0.4: the tuned side decides
+
+
+def test_state_model_system_equals_the_full_forward_and_reuses_the_states(tmp_path):
+    import torch
+
+    from mmssl.encoders import DualEncoderConfig, TowerConfig, build_dual_encoder, save_dual_encoder
+    from mmssl.encoders.dual import load_dual_encoder
+    from mmssl.eval.queries import state_model_system
+    from tests.tiny_models import save_tiny_code_model
+
+    torch.manual_seed(0)
+    config = DualEncoderConfig(query=TowerConfig(name="minilm", pretrained="minilm", locked=True, max_length=32),
+                               item=TowerConfig(name="minilm", pretrained="minilm", max_length=64, frozen_layers=5),
+                               embed_dim=384, projection_init="identity")
+    model = build_dual_encoder(config)
+    with torch.no_grad():
+        for p in model.item_tower.bert.encoder.layer[5].parameters():
+            p.add_(0.05 * torch.randn_like(p))  # a "trained" top layer: not MiniLM's any more
+    folder = save_dual_encoder(model, tmp_path / "model", config)
+    texts = [r["code"] for r in RECORDS] + ["class A:\n    pass\n" * 30]
+    system = state_model_system(folder, state_root=tmp_path / "states", batch_size=2)
+    expected = load_dual_encoder(folder).eval().embed_items(texts).numpy()  # (4, 384)
+    got = system.encode_documents(texts)
+    assert got.shape == (4, 384) and np.abs(got - expected).max() < 2e-2
+    assert (got @ expected.T).argmax(1).tolist() == [0, 1, 2, 3]
+    again = state_model_system(folder, state_root=tmp_path / "states")
+    files = sorted((tmp_path / "states").rglob("*"))
+    sizes = [f.stat().st_size for f in files if f.is_file()]
+    np.testing.assert_allclose(again.encode_documents(texts), got, atol=1e-6)
+    assert [f.stat().st_size for f in sorted((tmp_path / "states").rglob("*")) if f.is_file()] == sizes
+    with pytest.raises(ValueError, match="no frozen layers"):
+        state_model_system(save_tiny_code_model(tmp_path / "nbow"))

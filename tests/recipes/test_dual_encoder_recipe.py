@@ -122,3 +122,18 @@ def test_code_recipe_on_several_query_views_and_the_full_index_text(data_dir, tm
     train_dual_encoder(run, command=["test"])
     rows = metrics_rows(tmp_path / "run")
     assert rows[-1]["loss"] < rows[0]["loss"] - 0.5
+
+
+def test_code_subset_seed_samples_the_whole_split_in_corpus_order(data_dir, monkeypatch):
+    from mmssl.data.corpus import load_corpus
+    from mmssl.recipes.dual_encoder import train_records
+
+    monkeypatch.setenv("MMSSL_DATA_DIR", str(data_dir))
+    every = load_corpus("code", "train").to_list()
+    first = train_records(DualEncoderRun(task="code", corpora=["code"], limit=10))
+    sampled = train_records(DualEncoderRun(task="code", corpora=["code"], limit=10, subset_seed=0))
+    assert first == every[:10] and len(sampled) == 10
+    positions = [every.index(r) for r in sampled]
+    assert positions == sorted(positions) and positions[-1] >= 10  # not the first rows
+    assert sampled == train_records(DualEncoderRun(task="code", corpora=["code"], limit=10, subset_seed=0))
+    assert sampled != train_records(DualEncoderRun(task="code", corpora=["code"], limit=10, subset_seed=1))

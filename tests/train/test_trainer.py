@@ -118,3 +118,27 @@ def test_cosine_schedule_shape():
     assert values[60] == pytest.approx(0.1 + 0.9 * 0.5)
     assert values[110] == pytest.approx(0.1)
     assert all(a >= b for a, b in zip(values[9:], values[10:]))
+
+
+def test_groups_per_batch_draws_each_batch_from_few_of_the_datasets_groups(tmp_path):
+    from itertools import islice
+
+    from mmssl.train.sampler import GroupedSampler, ResumableSampler
+
+    trainer = make_trainer(str(tmp_path / "plain"), max_steps=1)
+    assert type(trainer._loader().sampler) is ResumableSampler
+    with pytest.raises(ValueError, match="groups"):
+        make_trainer(str(tmp_path / "none"), max_steps=1, groups_per_batch=2)._loader()
+    trainer = make_trainer(str(tmp_path / "grouped"), max_steps=1, groups_per_batch=2)
+    groups = [f"module{i % 16}" for i in range(len(trainer.dataset))]  # 16 groups of 16
+    trainer.dataset.groups = groups
+    sampler = trainer._loader().sampler
+    assert isinstance(sampler, GroupedSampler)
+    indices = [i for _, i in islice(iter(sampler), 16 * 16)]  # one epoch, batches of 16
+    assert sorted(indices) == list(range(256))
+    spans = [len({groups[i] for i in indices[start:start + 16]}) for start in range(0, 256, 16)]
+    assert max(spans) <= 2  # 2 chunks of 8, one group each (both may be the same group's)
+    uniform = [i for _, i in islice(iter(make_trainer(str(tmp_path / "u"), max_steps=1)._loader().sampler), 256)]
+    assert min(len({groups[i] for i in uniform[s:s + 16]}) for s in range(0, 256, 16)) > 4
+    trainer.fit()  # and it trains
+    assert trainer.step == 1
