@@ -1,7 +1,8 @@
 """A real browser on the served app: Debian's Chromium (``/usr/bin/chromium``, installed by
 ``make browser``) driven headless by Playwright, which downloads no browser of its own. Types a query,
-sees images; clicks one, sees images like it; searches code, sees highlighted cards. Screenshots go
-to ``test-artifacts/app/``.
+sees images; clicks one, sees images like it; searches code, sees highlighted cards; subtracts a term;
+rates a result and evaluates the index on that feedback in the Indexes tab. Screenshots go to
+``test-artifacts/app/``.
 """
 
 from __future__ import annotations
@@ -79,4 +80,56 @@ def test_code_tab_shows_highlighted_cards(page):
     assert page.locator("#code-results .mmssl-card pre span[style*='color']").count() > 10  # Pygments colours
     assert "results in" in page.locator("#code-status").inner_text()
     page.screenshot(path=str(ARTIFACTS / "code.png"), full_page=True)
+    assert not page.errors, page.errors
+
+
+def _wait_for_text(page, selector: str, text: str, timeout: int = 30_000) -> None:
+    page.wait_for_function("([s, t]) => (document.querySelector(s)?.innerText || '').includes(t)",
+                           arg=[selector, text], timeout=timeout)
+
+
+def _search_and_wait(page, box: str, text: str, status: str, expect: str) -> None:
+    """Search, then wait until the status line is a new one that contains ``expect`` (the tests share one
+    page, so the previous search's results and status are still there when this one starts)."""
+    old = page.locator(status).inner_text()
+    _search(page, box, text)
+    page.wait_for_function("([s, old, t]) => { const now = document.querySelector(s)?.innerText || '';"
+                           " return now !== old && now.includes(t); }", arg=[status, old, expect], timeout=30_000)
+
+
+def test_query_arithmetic_ranks_and_says_what_it_searched(page):
+    page.get_by_role("tab", name="Images").click()
+    _search_and_wait(page, "image-query", "face -smiling", "#image-status", "Searched for")
+    assert page.locator("#image-results img").count() >= 10
+    status = page.locator("#image-status").inner_text()
+    assert "face" in status and "smiling" in status
+    page.screenshot(path=str(ARTIFACTS / "query-arithmetic.png"), full_page=True)
+    # only a subtraction: a message, not a traceback
+    _search_and_wait(page, "image-query", "-smiling", "#image-status", "smiling")
+    assert "Traceback" not in page.locator("#image-status").inner_text()
+    assert not page.errors, page.errors
+
+
+def test_a_vote_is_saved_and_the_indexes_tab_evaluates_it(page, app_root):
+    feedback = app_root["indexes"] / "emoji.feedback.jsonl"
+    feedback.unlink(missing_ok=True)
+    try:
+        page.get_by_role("tab", name="Images").click()
+        _search_and_wait(page, "image-query", "grinning face", "#image-status", "results in")
+        page.locator("#image-rate-up").click()
+        _wait_for_text(page, "#image-rate-status", "Saved 👍")
+        assert feedback.is_file() and "grinning face" in feedback.read_text()
+
+        page.get_by_role("tab", name="Indexes").click()
+        page.locator("#eval-index input").first.fill("emoji")
+        page.locator("#eval-index input").first.press("Enter")
+        page.locator("#eval-run").click()  # nothing pasted: the index's feedback is evaluated
+        _wait_for_text(page, "#eval-status", "MRR")
+        assert "1 queries" in page.locator("#eval-status").inner_text()
+        _wait_for_text(page, "#eval-table", "random")  # the model's row and the baselines'
+        _wait_for_text(page, "#eval-chart", "random")
+        assert "BM25" in page.locator("#eval-table").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "evaluate-feedback.png"), full_page=True)
+    finally:
+        feedback.unlink(missing_ok=True)
     assert not page.errors, page.errors
