@@ -78,6 +78,19 @@ def load_corpus(name: str, split: str, root: Path | None = None):
     return ds
 
 
+
+def split_records(name: str, split: str, limit: int | None = None, seed: int | None = None) -> list[dict]:
+    """One split of a corpus as dicts, at most ``limit`` of them: its first rows, or (``seed`` given) a
+    seeded uniform sample in corpus order (corpora are sorted by source, so the first rows are a few
+    sources only)."""
+    import random
+
+    ds = load_corpus(name, split)
+    if limit is not None and limit < len(ds):
+        rows = range(limit) if seed is None else sorted(random.Random(seed).sample(range(len(ds)), limit))
+        ds = ds.select(rows)
+    return ds.to_list()
+
 def spread_sample(items: list, limit: int | None) -> list:
     """``limit`` items evenly spread over ``items`` (first one included)."""
     if limit is None or limit >= len(items):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -26,7 +25,7 @@ from typing import Literal
 import torch
 
 from mmssl.config import to_dict
-from mmssl.data.corpus import load_corpus, split_file
+from mmssl.data.corpus import split_file, split_records
 from mmssl.distributed import broadcast_object, init_distributed, main_process_first
 from mmssl.encoders import DualEncoderConfig, TowerConfig, build_dual_encoder, save_dual_encoder
 from mmssl.encoders.cache import FeatureCache, StateCache
@@ -111,16 +110,6 @@ def _data_hash(paths: list[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _records(name: str, split: str, limit: int | None, seed: int | None = None) -> list[dict]:
-    """``limit`` records of a corpus split: its first rows, or (``seed`` given) a seeded uniform sample
-    in corpus order (corpora are sorted by source, so the first rows are a few packages only)."""
-    ds = load_corpus(name, split)
-    if limit is not None and limit < len(ds):
-        rows = range(limit) if seed is None else sorted(random.Random(seed).sample(range(len(ds)), limit))
-        ds = ds.select(rows)
-    return ds.to_list()
-
-
 def _features(tower, texts: list[str]) -> torch.Tensor:
     """Features of ``texts`` from a locked tower, through the on-disk cache."""
     start = time.perf_counter()
@@ -145,7 +134,7 @@ def _states(tower, texts: list[str]):
 
 def train_records(run: DualEncoderRun) -> list[dict]:
     """The train-split records of every corpus of ``run`` (read once, shared by tokenizer and dataset)."""
-    return [r for name in run.corpora for r in _records(name, "train", run.limit, run.subset_seed)]
+    return [r for name in run.corpora for r in split_records(name, "train", run.limit, run.subset_seed)]
 
 
 def build_training_set(run: DualEncoderRun, model, records: list[dict], images=None):

@@ -10,7 +10,7 @@ corpus of the run, and record how many they dropped.
 
 from __future__ import annotations
 
-from mmssl.data.corpus import CorpusNotBuiltError, load_corpus
+from mmssl.data.corpus import CorpusNotBuiltError, load_corpus, split_records
 from mmssl.data.iconsets import concept_of
 from mmssl.data.splits import UNSEEN_SPLIT
 from mmssl.eval.evaluate import held_out_concepts
@@ -33,11 +33,7 @@ def style_key(record: dict) -> str:
 
 def corpus_records(corpora: list[str], split: str = "train", limit: int | None = None) -> list[dict]:
     """The records of one split of every corpus, at most ``limit`` per corpus (image paths absolute)."""
-    out = []
-    for name in corpora:
-        ds = load_corpus(name, split)
-        out += ds.select(range(min(limit, len(ds)))).to_list() if limit is not None else ds.to_list()
-    return out
+    return [r for name in corpora for r in split_records(name, split, limit)]
 
 
 def held_out_concept_keys(corpora: list[str]) -> set[str]:
