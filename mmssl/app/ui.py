@@ -343,6 +343,10 @@ def feedback_row(service: SearchService, kind: str, index: gr.Dropdown, query: g
             text = text if searched is None else searched
             if not text:
                 raise UserError("Rate the results of a text search: a vote pairs your words with a result.")
+            if position is None and found:
+                # the chooser fills in (top result) just after the results arrive: a vote clicked in
+                # between rates what the chooser is about to show
+                position = 0
             if position is None or not found or not str(position).isdigit() or not int(position) < len(found):
                 raise UserError("Search, then choose the result you want to rate.")
             note = service.record_feedback(_choice(index_name), text, found[int(position)], label, kind=kind)

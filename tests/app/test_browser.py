@@ -116,6 +116,9 @@ def test_a_vote_is_saved_and_the_indexes_tab_evaluates_it(page, app_root):
     try:
         page.get_by_role("tab", name="Images").click()
         _search_and_wait(page, "image-query", "grinning face", "#image-status", "results in")
+        # as a user would: the chooser shows the top result before the vote
+        page.wait_for_function("(document.querySelector('#image-rate-choice input')?.value || '').startsWith('1. ')",
+                               timeout=30_000)
         page.locator("#image-rate-up").click()
         _wait_for_text(page, "#image-rate-status", "Saved 👍")
         assert feedback.is_file() and "grinning face" in feedback.read_text()

@@ -133,8 +133,11 @@ def test_an_image_result_is_rated_with_its_file(running_app, service, clean_feed
     assert "Saved 👎" in client.predict("emoji", "grinning face", 2, api_name="/rate_image_down")
     assert "Search, then choose" in client.predict("emoji", "grinning face", 9, api_name="/rate_image_down")
     assert "Type what you are looking for" in client.predict("emoji", " ", 0, api_name="/rate_image_up")
+    # no result chosen yet (the page's chooser fills in just after the results): the top result is rated
+    assert "Saved 👍" in client.predict("emoji", "grinning face", None, api_name="/rate_image_up")
     votes = service.feedback_log("emoji").records()
-    assert [(v["item"], v["label"]) for v in votes] == [(expected[2].metadata["path"], "down")]
+    assert [(v["item"], v["label"]) for v in votes] == [(expected[2].metadata["path"], "down"),
+                                                         (expected[0].metadata["path"], "up")]
 
 
 def test_pasted_queries_give_the_table_and_chart(running_app, service):
