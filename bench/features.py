@@ -37,6 +37,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "features.json"
 INDEX_CORPORA = ("emoji", "clipart")
+DEDUP_CORPORA = (("emoji", None), ("emoji-artworks", None), ("iconsets", 1500))  # (corpus, test items kept)
+DEDUP_SEED = 19
 GOALS = {"absent_flagged": 0.8, "present_kept": 0.95}
 LATENCY_QUERIES = ["a red fire truck", "grinning face", "cat", "a cup of hot coffee", "rainbow flag", "musical notes",
                    "chat bubble", "smiling cat", "a green tree", "airplane", "birthday cake", "sleepy face"]
@@ -60,6 +62,25 @@ def build_bench_index(work: Path, model):
     print(f"building {folder} (emoji + clipart test splits) ...")
     return build_index(folder, model, items, source={"type": "image-corpus", "corpus": "+".join(INDEX_CORPORA),
                                                      "split": "test"})
+
+
+def build_dedup_index(work: Path, model):
+    """The test splits of emoji + emoji-artworks + a seeded sample of 1,500 iconsets test items: the same concept
+    in several artworks, icon sets and skin tones."""
+    from mmssl.data.corpus import split_records
+    from mmssl.index import build_index, load_index
+    from mmssl.index.errors import IndexNotFoundError
+    from mmssl.index.sources import image_record_item
+
+    folder = work / "emoji-artworks-iconsets-test"
+    try:
+        return load_index(folder)
+    except IndexNotFoundError:
+        pass
+    records = [r for name, limit in DEDUP_CORPORA for r in split_records(name, "test", limit, DEDUP_SEED)]
+    print(f"building {folder} ({len(records)} items) ...")
+    return build_index(folder, model, [image_record_item(r) for r in records],
+                       source={"type": "image-corpus", "corpus": "+".join(n for n, _ in DEDUP_CORPORA), "split": "test"})
 
 
 def nothing_close(index, model) -> dict:

@@ -326,37 +326,47 @@ def _cmd_search(args) -> int:
             raise ValueError("--package/--module/--path/--kind/--exclude-tests filter code indexes; "
                              f"{args.index} holds {index.manifest.kind} items")
         options["filter"] = code_filter.as_filter()
+    if args.collapse and index.manifest.kind == "code":
+        raise ValueError(f"--collapse folds near-duplicate images; {args.index} holds code")
     if index.manifest.kind == "code":
         if args.image is not None:
             raise ValueError(f"--image searches image indexes; {args.index} holds code")
         results = search_texts(index, model, texts, k=args.k, **options)
     else:
-        results = _search_images(index, model, texts, args.k, args.image, options)
+        results = _search_images(index, model, texts, args.k, args.image, options, args.collapse)
+    if args.collapse:  # each query's groups: the shown hit, then its near-duplicates
+        results, similar = [[g.hit for g in q] for q in results], [[g.similar for g in q] for q in results]
+    else:
+        similar = [[[] for _ in hits] for hits in results]
     if args.json:
-        def hit_dicts(hits):
-            return [h.to_dict() for h in hits]
+        def hit_dicts(hits, folded):
+            return [{**h.to_dict(), "similar": [s.to_dict() for s in more]} if args.collapse else h.to_dict()
+                    for h, more in zip(hits, folded)]
 
         if args.queries is None:
-            print(json.dumps(hit_dicts(results[0]), ensure_ascii=False, indent=2))
+            print(json.dumps(hit_dicts(results[0], similar[0]), ensure_ascii=False, indent=2))
         else:  # one object a line, in query order
-            for text, hits in zip(texts, results):
-                print(json.dumps({"query": text, "hits": hit_dicts(hits)}, ensure_ascii=False))
+            for text, hits, folded in zip(texts, results, similar):
+                print(json.dumps({"query": text, "hits": hit_dicts(hits, folded)}, ensure_ascii=False))
         return 0
-    for text, hits in zip(texts, results):
+    for text, hits, folded in zip(texts, results, similar):
         if args.queries is not None:
             print(f"query: {text}")
-        for rank, h in enumerate(hits, 1):
+        for rank, (h, more) in enumerate(zip(hits, folded), 1):
             label = h.metadata.get("func_name") or h.metadata.get("caption") or h.metadata.get("text") or ""
             line = f":{h.metadata['line']}" if h.metadata.get("line") else ""
-            print(f"{rank:>3}. {h.score:.3f}  {h.metadata.get('path', '')}{line}  {label}")
+            print(f"{rank:>3}. {h.score:.3f}  {h.metadata.get('path', '')}{line}  {label}"
+                  + (f"  (+{len(more)} similar)" if more else ""))
     return 0
 
 
-def _search_images(index, model, texts: list[str], k: int, image: str | None, options: dict):
+def _search_images(index, model, texts: list[str], k: int, image: str | None, options: dict, collapse: bool = False):
     """Image-index search with query arithmetic (``beach -people``, ``2:cat + hat``) or an example image moved
-    by ``texts[0]`` ("this, but red"); a lexical ranking reads the added terms' words."""
+    by ``texts[0]`` ("this, but red"); a lexical ranking reads the added terms' words. With ``collapse`` each
+    query's answer is ``k`` groups of near-duplicates (:func:`mmssl.index.dedup.collapsed_page`)."""
     from pathlib import Path
 
+    from mmssl.index.dedup import collapsed_page
     from mmssl.index.hybrid import hybrid_search
     from mmssl.index.query_terms import parse_query, query_vectors, with_example
 
@@ -370,6 +380,9 @@ def _search_images(index, model, texts: list[str], k: int, image: str | None, op
         parsed = [parse_query(text) for text in texts]
         vectors = query_vectors(model.encode_text, parsed)  # (Q, E)
         lexical = [query.positive_text for query in parsed]
+    if collapse:
+        return [collapsed_page(lambda n, i=i: hybrid_search(index, lexical[i:i + 1], vectors[i:i + 1], n, **options)[0],
+                               k)[0] for i in range(len(lexical))]
     return hybrid_search(index, lexical, vectors, k, **options)
 
 
@@ -556,6 +569,8 @@ def _search_arguments(search: argparse.ArgumentParser) -> None:
     search.add_argument("--exclude-tests", action="store_true", help="code: leave out test folders, files and "
                         "test* functions")
     search.add_argument("--model", help="model folder (default: the one recorded in the index manifest)")
+    search.add_argument("--collapse", action="store_true", help="image: show the same concept in several artworks, "
+                        "icon sets or skin tones once, with \"+N similar\" (JSON: each hit's \"similar\" list)")
     search.add_argument("--json", action="store_true", help="print JSON")
     search.set_defaults(func=_cmd_search)
 

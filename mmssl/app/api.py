@@ -3,7 +3,9 @@
     GET  /api/indexes                                   what is loaded (and why others are not)
     GET  /api/search?index=emoji&q=red+car&k=10         text -> images or code (the index's kind decides)
          code filters: &package=&module=&path=GLOB&kind=function|method&exclude_tests=true&mode=hybrid|dense|lexical
-         image filter: &source=
+         image filter: &source=; &collapse=false shows near-duplicates (on by default: the same concept in
+         several artworks or skin tones is one hit, the others in its "similar" list)
+         paging: &offset=N (the rank, from 0, of the page's first hit; the reply's "more" says if a page follows)
          an image query may add and subtract weighted terms: q=beach -people, q=2:cat + hat
     POST /api/search  (multipart: image=@file.png, index=, k=, q=)   image -> images; q moves it ("red": this, but red)
 
@@ -87,14 +89,18 @@ def api_router(service: SearchService, gradio_app, credentials: tuple[str, str] 
 
     @router.get("/search")
     def search(request: Request, index: str = "", q: str = "", k: str = "10", source: str = "", package: str = "",
-               module: str = "", path: str = "", kind: str = "any", exclude_tests: str = "", mode: str = "hybrid"):
+               module: str = "", path: str = "", kind: str = "any", exclude_tests: str = "", mode: str = "hybrid",
+               offset: str = "0", collapse: str = "true"):
         loaded = _index(service, index)
         count = _k(k, service.config.max_k)
+        start = _offset(offset, count)
         if loaded.kind == "image":
-            result = _answer(service.search_images, q, count, loaded.name, source or None)
+            result = _answer(service.search_images, q, count, loaded.name, source or None, offset=start,
+                             collapse=_flag("collapse", collapse))
         else:
             result = _answer(service.search_code, q, count, loaded.name, package or None, module or None,
-                             path_glob=path, kind=kind, exclude_tests=_flag("exclude_tests", exclude_tests), mode=mode)
+                             path_glob=path, kind=kind, exclude_tests=_flag("exclude_tests", exclude_tests), mode=mode,
+                             offset=start)
         return result_json(loaded, result, query=q)
 
     @router.post("/search")
@@ -171,6 +177,16 @@ def _k(text: str, max_k: int) -> int:
     return k
 
 
+def _offset(text: str, k: int) -> int:
+    from mmssl.app.search import PAGE_DEPTH
+
+    offset = int(text) if text.strip().isdigit() else -1
+    if not 0 <= offset <= PAGE_DEPTH - k:
+        raise ApiError(400, f"offset is the rank (from 0) of the page's first hit, 0 to {PAGE_DEPTH - k} with k={k} "
+                            f"(got {text!r}).")
+    return offset
+
+
 def _flag(name: str, text: str) -> bool:
     word = text.strip().lower()
     if word not in TRUE_WORDS | FALSE_WORDS:
@@ -240,14 +256,22 @@ async def _bounded_form(request: Request, limit: int):
 def result_json(loaded: LoadedIndex, result: SearchResult, query: str | None = None) -> dict:
     """A search result as the API answers it; image hits carry ``image_url`` (served to whoever may search)."""
     hits = []
-    for rank, hit in enumerate(result.hits, 1):
-        record = {"rank": rank, **hit.to_dict()}
+    similar = result.similar or [[] for _ in result.hits]
+    for rank, (hit, folded) in enumerate(zip(result.hits, similar), result.offset + 1):
+        record = {"rank": rank, **_hit_json(loaded, hit)}
         if loaded.kind == "image":
-            record["image_url"] = f"/gradio_api/file={hit.metadata['path']}"
+            record["similar"] = [_hit_json(loaded, h) for h in folded]
         hits.append(record)
     reply = {"index": loaded.name, "kind": loaded.kind, "seconds": round(result.seconds, 4), "note": result.note,
-             "nothing_close": result.nothing_close, "hits": hits}
+             "nothing_close": result.nothing_close, "offset": result.offset, "more": result.more, "hits": hits}
     return reply if query is None else {"query": query, **reply}
+
+
+def _hit_json(loaded: LoadedIndex, hit) -> dict:
+    record = hit.to_dict()
+    if loaded.kind == "image":
+        record["image_url"] = f"/gradio_api/file={hit.metadata['path']}"
+    return record
 
 
 async def _api_error(request: Request, error: ApiError) -> JSONResponse:

@@ -97,11 +97,11 @@ def code_cards(hits: list[Hit], terms: frozenset[str] = frozenset(), files: list
                                                  for i, (h, f) in enumerate(zip(hits, files), 1)) + "</div>"
 
 
-def image_caption(hit: Hit) -> str:
-    """The gallery caption of an image hit: its name and score."""
+def image_caption(hit: Hit, similar: int = 0) -> str:
+    """The gallery caption of an image hit: its name, score and how many near-duplicates are folded into it."""
     m = hit.metadata
     name = m.get("caption") or m.get("path", "").rsplit("/", 1)[-1]
-    return f"{name} · {hit.score:.3f}"
+    return f"{name} · {hit.score:.3f}" + (f" · +{similar} similar" if similar else "")
 
 
 def status_line(count: int, seconds: float, note: str = "") -> str:

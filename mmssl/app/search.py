@@ -19,6 +19,7 @@ import os
 import re
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,8 @@ EXAMPLE_CODE_QUERY = "parse a query string into a dictionary"
 NOTHING_CLOSE = "Nothing close: none of these looks much like your query; they are the nearest there are."
 INDEX_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 KIND_FOR_MODEL = {"image": "image", "text": "image", "code": "code"}  # index item kind -> which model embeds queries
+PAGE_DEPTH = 1000  # the deepest rank a page may reach (offset + k)
+QUERY_CACHE_SIZE = 256  # encoded text queries kept, so the next page of a query does not encode it again
 
 class UserError(ValueError):
     """Something the user can fix; the message is written for them and shown in the UI as is."""
@@ -47,6 +50,9 @@ class SearchResult:
     seconds: float
     note: str = ""
     nothing_close: bool = False  # the index's calibrated threshold says no hit is close (the nearest are shown)
+    similar: list[list[Hit]] = field(default_factory=list)  # per hit, its near-duplicates folded under it
+    offset: int = 0  # rank (0-based) of the first hit in the whole ranking
+    more: bool = False  # the ranking goes on past this page
 
 @dataclass
 class LoadedIndex:
@@ -107,6 +113,48 @@ def _join(note: str, more: str) -> str:
     return f"{note} {more}" if note else more
 
 
+class QueryVectors:
+    """The last ``size`` encoded text queries (an LRU), keyed by the model (fingerprint and encoding) and the
+    text: asking for the next page of a query searches with its kept vector instead of encoding it again."""
+
+    def __init__(self, size: int = QUERY_CACHE_SIZE):
+        self.size, self.encoded, self.reused = size, 0, 0
+        self._vectors: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, loaded: LoadedIndex, key: str, encode):
+        """The vectors of ``key`` for ``loaded``'s model: kept ones, or ``encode()`` (then kept)."""
+        manifest = loaded.index.manifest
+        full_key = (manifest.model_fingerprint, manifest.encoding, key)
+        with self._lock:
+            if full_key in self._vectors:
+                self._vectors.move_to_end(full_key)
+                self.reused += 1
+                return self._vectors[full_key]
+        vectors = encode()  # outside the lock: queries encode side by side
+        with self._lock:
+            self.encoded += 1
+            self._vectors[full_key] = vectors
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+        return vectors
+
+    def clear(self) -> None:
+        with self._lock:
+            self._vectors.clear()
+
+
+def check_offset(offset, k: int) -> int:
+    """A page's first rank (0-based); the page may reach rank ``PAGE_DEPTH`` at most."""
+    try:
+        offset = int(offset or 0)
+    except (TypeError, ValueError):
+        raise UserError("The offset (where the page starts) must be a whole number from 0.") from None
+    if offset < 0 or offset + k > PAGE_DEPTH:
+        raise UserError(f"Pages reach result {PAGE_DEPTH} at most: choose an offset from 0 to {PAGE_DEPTH - k}.")
+    return offset
+
+
 def check_k(k, max_k: int) -> int:
     try:
         k = int(k)
@@ -131,6 +179,7 @@ class SearchService:
         self._write_lock = threading.Lock()
         self._servable: dict[int, frozenset[str]] = {}  # id(Index) -> real paths of its items
         self._servable_union: tuple[tuple, frozenset[str]] = ((None,), frozenset())
+        self.query_vectors = QueryVectors()
         self.jobs = None  # the background builds' JobRunner (mmssl.app.jobs), when serve started one
         self.on_loaded: list = []  # callables(name) run after an index is (re)loaded, e.g. to serve its folders
 
@@ -229,25 +278,49 @@ class SearchService:
         with loaded.lock:
             return loaded.index.search(vectors, k=k, filter=filter)[0]
 
-    def search_images(self, query, k: int = 12, index: str | None = None, source: str | None = None) -> SearchResult:
-        """Text → image: the best ``k`` images for ``query``, optionally only from one source corpus/folder.
-        The query may add and subtract weighted terms (``beach -people``, ``2:cat + hat``:
-        :mod:`mmssl.index.query_terms`); the note then says how it was read."""
+    def search_images(self, query, k: int = 12, index: str | None = None, source: str | None = None, *,
+                      offset: int = 0, collapse: bool = True) -> SearchResult:
+        """Text → image: the best ``k`` images for ``query`` from rank ``offset`` on (a page; ``more`` says
+        whether the ranking goes on), optionally only from one source corpus/folder. The query may add and
+        subtract weighted terms (``beach -people``, ``2:cat + hat``: :mod:`mmssl.index.query_terms`); the note
+        then says how it was read. With ``collapse`` the same concept in several artworks, icon sets or skin
+        tones is one hit, the others in ``similar`` (:mod:`mmssl.index.dedup`); pages then count concepts.
+        The next page of a query reuses its encoded vector (:class:`QueryVectors`)."""
         from mmssl.index.query_terms import query_vectors
 
         start = time.perf_counter()
         loaded = self.get(index, "image")
         query, note = clean_query(query)
         k = check_k(k, self.config.max_k)
+        offset = check_offset(offset, k)
         parsed = _terms(query)
-        vectors = query_vectors(lambda texts: self._encode(loaded.model, "encode_text", texts), [parsed])  # (1, E)
-        hits = self._search(loaded, vectors, k, {"source": source} if source else None)
+        vectors = self.query_vectors.get(loaded, "image:" + query, lambda: query_vectors(
+            lambda texts: self._encode(loaded.model, "encode_text", texts), [parsed]))  # (1, E)
+        ranked: list[Hit] = []
+
+        def search(count: int) -> list[Hit]:
+            ranked[:] = self._search(loaded, vectors, count, {"source": source} if source else None)
+            return ranked
+
+        hits, similar, more = self._page(search, k, offset, collapse)
         if not parsed.is_plain:
             note = _join(note, f"Searched for {parsed.describe()}.")
-        far = self._nothing_close(loaded, vectors[0], hits)
+        far = self._nothing_close(loaded, vectors[0], ranked[:1])  # the best hit of the whole ranking
         if far:
             note = _join(NOTHING_CLOSE, note)
-        return SearchResult(hits, time.perf_counter() - start, note, far)
+        return SearchResult(hits, time.perf_counter() - start, note, far, similar, offset, more)
+
+    @staticmethod
+    def _page(search, k: int, offset: int, collapse: bool) -> tuple[list[Hit], list[list[Hit]], bool]:
+        """``(hits, similar, more)`` of ranks ``offset .. offset + k``; ``search(n)`` gives the best ``n`` hits."""
+        from mmssl.index.dedup import collapsed_page
+
+        if collapse:
+            groups, more = collapsed_page(search, k, offset)
+            return [g.hit for g in groups], [g.similar for g in groups], more
+        hits = search(offset + k + 1)  # one more than the page: whether another page follows
+        page = hits[offset:offset + k]
+        return page, [[] for _ in page], len(hits) > offset + k
 
     def _nothing_close(self, loaded: LoadedIndex, vector, hits: list[Hit]) -> bool:
         """Whether the index's calibrated threshold calls the best hit not close (False when uncalibrated)."""
@@ -304,9 +377,10 @@ class SearchService:
 
     def search_code(self, query, k: int = 10, index: str | None = None, package: str | None = None,
                     module: str | None = None, *, path_glob: str = "", kind: str = "any", exclude_tests: bool = False,
-                    mode: str = "hybrid") -> SearchResult:
-        """Natural language → code: the best ``k`` functions (hybrid dense + BM25 by default, each hit's
-        ``dense`` and ``lexical`` scores kept), optionally filtered (:class:`~mmssl.index.code_filters.CodeFilter`)."""
+                    mode: str = "hybrid", offset: int = 0) -> SearchResult:
+        """Natural language → code: the best ``k`` functions from rank ``offset`` on (hybrid dense + BM25 by
+        default, each hit's ``dense`` and ``lexical`` scores kept), optionally filtered
+        (:class:`~mmssl.index.code_filters.CodeFilter`). The next page of a query reuses its encoded vector."""
         from mmssl.index.code_filters import CodeFilter, CodeFilterError
         from mmssl.index.hybrid import SEARCH_MODES, hybrid_search
 
@@ -314,6 +388,7 @@ class SearchService:
         loaded = self.get(index, "code")
         query, note = clean_query(query)
         k = check_k(k, self.config.max_k)
+        offset = check_offset(offset, k)
         if mode not in SEARCH_MODES:
             raise UserError(f"The ranking must be one of {', '.join(SEARCH_MODES)}, not {mode!r}.")
         try:
@@ -321,12 +396,14 @@ class SearchService:
                                 bool(exclude_tests)).as_filter()
         except CodeFilterError as e:
             raise UserError(str(e)) from None
-        vectors = self._encode(loaded.model, "encode_text", [query]) if mode != "lexical" else None  # (1, E)
+        vectors = None if mode == "lexical" else self.query_vectors.get(
+            loaded, "code:" + query, lambda: self._encode(loaded.model, "encode_text", [query]))  # (1, E)
         with loaded.lock:
-            hits = hybrid_search(loaded.index, [query], vectors, k, mode=mode, filter=filter)[0]
-        if not hits and filter:
+            hits = hybrid_search(loaded.index, [query], vectors, offset + k + 1, mode=mode, filter=filter)[0]
+        more, hits = len(hits) > offset + k, hits[offset:offset + k]
+        if not hits and filter and not offset:
             note = (note + " " if note else "") + "Nothing matches those filters."
-        return SearchResult(hits, time.perf_counter() - start, note)
+        return SearchResult(hits, time.perf_counter() - start, note, offset=offset, more=more)
 
     def source_file(self, hit: Hit, index: str | None = None) -> str | None:
         """The absolute file of a code hit on this machine (for editor links), or None when the index was

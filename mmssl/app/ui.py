@@ -3,7 +3,8 @@
 Handlers are thin: each calls the service and turns its result (or its :class:`UserError`) into
 component values. Anything else that goes wrong is logged with its traceback on the server and the
 page shows one friendly line, never the traceback. API names (for ``gradio_client``):
-``/search_images`` (query — terms may add and subtract, ``beach -people`` —, k, index, source),
+``/search_images`` (query — terms may add and subtract, ``beach -people`` —, k, index, source, fold
+near-duplicates), ``/more_images`` and ``/more_code`` (the next page of the session's last text search),
 ``/search_by_image`` (image, k, index, optional text modifier "…but red"),
 ``/search_code`` (query, k, index, package, module, path glob, "any"/"function"/"method", exclude tests,
 "hybrid"/"dense"/"lexical"), ``/indexes``, ``/build_index``, ``/refresh_index``, ``/rate_image_up`` and
@@ -105,7 +106,22 @@ def _choice(value):
 
 
 def _gallery(result):
-    return [(h.metadata["path"], cards.image_caption(h)) for h in result.hits]
+    return _gallery_items(result.hits, result.similar)
+
+
+def _gallery_items(hits: list, similar: list | None = None) -> list:
+    """Gallery values of ``hits``; ``similar`` (per hit, its folded near-duplicates) adds "+N similar"."""
+    similar = similar or [[] for _ in hits]
+    return [(h.metadata["path"], cards.image_caption(h, len(more))) for h, more in zip(hits, similar)]
+
+
+def _page_of(result, **search) -> dict | None:
+    """What the "more results" button needs to fetch the page after ``result`` (None: there is none)."""
+    return {**search, "offset": result.offset + len(result.hits)} if result.more else None
+
+
+def _more_button(page) -> dict:
+    return gr.update(visible=page is not None)
 
 
 def build_app(service: SearchService) -> gr.Blocks:
@@ -158,6 +174,9 @@ def images_tab(service: SearchService) -> SearchTab:
     with gr.Row():
         image_k, image_index = _results_and_index(service, "image", 12)
         image_source = gr.Dropdown([ALL, *service.sources()], value=ALL, label="from", allow_custom_value=True)
+        image_collapse = gr.Checkbox(True, label="fold near-duplicates", elem_id="image-collapse",
+                                     info="the same concept in several artworks, sets or skin tones: shown once, "
+                                          "“+N similar”")
     gr.Examples(IMAGE_EXAMPLES, inputs=image_query, label="try")
     with gr.Accordion("…or search with an image", open=False):
         with gr.Row():
@@ -173,21 +192,43 @@ def images_tab(service: SearchService) -> SearchTab:
                                label="status", elem_id="image-status")
     gallery = gr.Gallery(label="results", columns=6, height="auto", allow_preview=False, object_fit="contain",
                          elem_id="image-results")
-    image_hits = gr.State([])
+    more_button = gr.Button("More results", visible=False, size="sm", elem_id="image-more")
+    image_hits, image_similar, image_page = gr.State([]), gr.State([]), gr.State(None)
+    with gr.Accordion("near-duplicates folded into a result", open=False, elem_id="image-similar-box"):
+        similar_choice = raw_when_invalid(gr.Dropdown([], label="show the similar versions of",
+                                                      elem_id="image-similar-choice"))
+        similar_gallery = gr.Gallery(label="similar versions", columns=8, height="auto", allow_preview=False,
+                                     object_fit="contain", elem_id="image-similar")
 
-    outputs = [gallery, image_status, image_hits]
-    empty = ([], MESSAGE, [])
+    outputs = [gallery, image_status, image_hits, image_similar, image_page, more_button]
+    empty = ([], MESSAGE, [], [], None, gr.update(visible=False))
+
+    def shown(result, note, page=None):
+        return (_gallery(result), cards.status_line(len(result.hits), result.seconds, note), result.hits,
+                result.similar or [[] for _ in result.hits], page, _more_button(page))
 
     @friendly(empty)
-    def images_by_text(query, k, index, source):
-        result = service.search_images(query, k, _choice(index), _choice(source))
-        return _gallery(result), cards.status_line(len(result.hits), result.seconds, result.note), result.hits
+    def images_by_text(query, k, index, source, fold=True):
+        result = service.search_images(query, k, _choice(index), _choice(source), collapse=bool(fold))
+        return shown(result, result.note, _page_of(result, query=query, k=k, index=_choice(index),
+                                                   source=_choice(source), collapse=bool(fold)))
+
+    @friendly((gr.update(), MESSAGE, gr.update(), gr.update(), None, gr.update(visible=False)))
+    def more_images(page, hits, similar):
+        if not page:
+            raise UserError("Search with words first; “more results” then fetches the next page.")
+        result = service.search_images(page["query"], page["k"], page["index"], page["source"],
+                                       offset=page["offset"], collapse=page["collapse"])
+        hits, similar = [*(hits or []), *result.hits], [*(similar or []), *result.similar]
+        note = _join_note(f"Results {result.offset + 1}–{result.offset + len(result.hits)} added.", result.note)
+        next_page = _page_of(result, **{key: page[key] for key in ("query", "k", "index", "source", "collapse")})
+        return (_gallery_items(hits, similar), cards.status_line(len(hits), result.seconds, note), hits,
+                similar, next_page, _more_button(next_page))
 
     @friendly(empty)
     def images_by_image(image, k, index, but=""):
         result = service.search_by_image(image, k, _choice(index), modifier=but or "")
-        return _gallery(result), cards.status_line(len(result.hits), result.seconds,
-                                                   result.note or "Images like your upload."), result.hits
+        return shown(result, result.note or "Images like your upload.")
 
     @friendly(empty)
     def images_like_clicked(hits, k, index, evt: gr.SelectData):
@@ -196,12 +237,13 @@ def images_tab(service: SearchService) -> SearchTab:
         hit = hits[int(evt.index)]
         result = service.search_like_hit(hit, k, _choice(index))
         name = hit.metadata.get("caption") or "that image"
-        return _gallery(result), cards.status_line(len(result.hits), result.seconds,
-                                                   f"Images like “{name}”."), result.hits
+        return shown(result, f"Images like “{name}”.")
 
-    text_inputs = [image_query, image_k, image_index, image_source]
+    text_inputs = [image_query, image_k, image_index, image_source, image_collapse]
     image_button.click(images_by_text, text_inputs, outputs, api_name="search_images")
     image_query.submit(images_by_text, text_inputs, outputs, api_name=False)
+    more_button.click(more_images, [image_page, image_hits, image_similar], outputs, api_name="more_images")
+    similar_folds(image_similar, image_hits, similar_choice, similar_gallery)
     upload_inputs = [upload, image_k, image_index, modifier]
     upload_button.click(images_by_image, upload_inputs, outputs, api_name="search_by_image")
     upload.upload(images_by_image, upload_inputs, outputs, api_name=False)
@@ -210,6 +252,32 @@ def images_tab(service: SearchService) -> SearchTab:
     feedback_row(service, "image", image_index, image_query, image_hits, [image_button.click, image_query.submit],
                  [upload_button.click, upload.upload, gallery.select])
     return SearchTab(image_index, banner, notice, image_source)
+
+
+def _join_note(first: str, second: str) -> str:
+    return f"{first} {second}" if second else first
+
+
+def similar_folds(similar: gr.State, hits: gr.State, choice: gr.Dropdown, folded: gr.Gallery) -> None:
+    """The "+N similar" of each shown result: choose one, see the near-duplicates folded into it."""
+    def choices(found, hits_now):
+        options = [(f"{_hit_label(i, h)} (+{len(more)} similar)", i)
+                   for i, (h, more) in enumerate(zip(hits_now or [], found or [])) if more]
+        return gr.update(choices=options, value=options[0][1] if options else None), _folded(found, options and
+                                                                                            options[0][1])
+
+    def show(found, position):
+        return _folded(found, position)
+
+    similar.change(choices, [similar, hits], [choice, folded], api_name=False)
+    choice.change(show, [similar, choice], folded, api_name=False)
+
+
+def _folded(similar, position) -> list:
+    """The gallery of the near-duplicates folded into result ``position`` (none: empty)."""
+    if position is None or not str(position).isdigit() or not similar or int(position) >= len(similar):
+        return []
+    return _gallery_items(similar[int(position)])
 
 
 def code_tab(service: SearchService) -> SearchTab:
@@ -235,25 +303,48 @@ def code_tab(service: SearchService) -> SearchTab:
     code_status = gr.Markdown("Describe a function in plain words and press Enter.", label="status",
                               elem_id="code-status")
     code_results = gr.HTML(label="results", elem_id="code-results")
-    code_hits = gr.State([])
+    code_more = gr.Button("More results", visible=False, size="sm", elem_id="code-more")
+    code_hits, code_page = gr.State([]), gr.State(None)
 
-    @friendly((MESSAGE, "", []))
+    def shown(hits, query, index, seconds, note, page):
+        files = [service.source_file(h, index) for h in hits]
+        return (cards.status_line(len(hits), seconds, note), cards.code_cards(hits, query_terms(query), files), hits,
+                page, _more_button(page))
+
+    @friendly((MESSAGE, "", [], None, gr.update(visible=False)))
     def code_search(query, k, index, package_name, module_prefix, glob="", kind="any", no_tests=False,
                     mode="hybrid"):
-        result = service.search_code(query, k, _choice(index), _choice(package_name), module_prefix, path_glob=glob,
-                                     kind=kind or "any", exclude_tests=bool(no_tests), mode=mode or "hybrid")
-        files = [service.source_file(h, _choice(index)) for h in result.hits]
-        return (cards.status_line(len(result.hits), result.seconds, result.note),
-                cards.code_cards(result.hits, query_terms(query), files), result.hits)
+        search = dict(query=query, k=k, index=_choice(index), package=_choice(package_name), module=module_prefix,
+                      path_glob=glob, kind=kind or "any", exclude_tests=bool(no_tests), mode=mode or "hybrid")
+        result = _code_page(service, search, 0)
+        return shown(result.hits, query, search["index"], result.seconds, result.note, _page_of(result, **search))
+
+    @friendly((MESSAGE, gr.update(), gr.update(), None, gr.update(visible=False)))
+    def more_code(page, hits):
+        if not page:
+            raise UserError("Search first; “more results” then fetches the next page.")
+        search = {key: value for key, value in page.items() if key != "offset"}
+        result = _code_page(service, search, page["offset"])
+        note = _join_note(f"Results {result.offset + 1}–{result.offset + len(result.hits)} added.", result.note)
+        return shown([*(hits or []), *result.hits], page["query"], page["index"], result.seconds, note,
+                     _page_of(result, **search))
 
     code_inputs = [code_query, code_k, code_index, package, module, path_glob, function_kind, exclude_tests, ranking]
-    code_outputs = [code_status, code_results, code_hits]
+    code_outputs = [code_status, code_results, code_hits, code_page, code_more]
     code_button.click(code_search, code_inputs, code_outputs, api_name="search_code")
     code_query.submit(code_search, code_inputs, code_outputs, api_name=False)
+    code_more.click(more_code, [code_page, code_hits], code_outputs, api_name="more_code")
     feedback_row(service, "code", code_index, code_query, code_hits, [code_button.click, code_query.submit])
     code_index.change(lambda name: gr.update(choices=[ALL, *service.packages(_choice(name))], value=ALL),
                       code_index, package, api_name=False)
     return SearchTab(code_index, banner, notice, package)
+
+
+def _code_page(service: SearchService, search: dict, offset: int):
+    """One page of a code search from the tab's values (``search``: query, k, index and the filters)."""
+    return service.search_code(search["query"], search["k"], search["index"], search["package"], search["module"],
+                               path_glob=search["path_glob"], kind=search["kind"],
+                               exclude_tests=search["exclude_tests"], mode=search["mode"], offset=offset)
 
 
 def indexes_tab(service: SearchService, image_index: gr.Dropdown, code_index: gr.Dropdown) -> gr.Dataframe:

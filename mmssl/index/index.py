@@ -126,6 +126,18 @@ class Index:
                  for i, score in zip(id_row, score_row) if i >= 0 and int(i) in rows]
                 for id_row, score_row in zip(ids, scores)]
 
+    def vectors(self, ids: Sequence[int]) -> np.ndarray:
+        """The stored unit vectors of ``ids`` (M,) -> (M, D), in that order (near-duplicate collapse reads them)."""
+        ids = np.asarray(ids, dtype=np.int64)
+        if not len(ids):
+            return np.zeros((0, self.manifest.dim), np.float32)
+        try:
+            return self.faiss_index.reconstruct_batch(ids)
+        except RuntimeError as e:
+            raise ValueError(f"{self.folder} ({self.manifest.factory}) cannot return its stored vectors "
+                             f"({str(e).strip().splitlines()[-1][:120]}); collapse near-duplicates by concept "
+                             "instead") from None
+
     def _matching_ids(self, filter: Filter) -> np.ndarray:
         """The filter's live ids, cached for dict filters until the next write (SQLite scans every row)."""
         try:

@@ -17,7 +17,7 @@ K = 50  # the service's max_k: every item the ranking keeps
 
 def _ranks(service, query: str, word: str) -> list[int]:
     """Ranks (0 = best) of the items whose caption has ``word``; one left out of the top K counts as K."""
-    hits = service.search_images(query, k=K).hits
+    hits = service.search_images(query, k=K, collapse=False).hits  # the whole ranking, nothing folded
     found = [i for i, h in enumerate(hits) if word in h.metadata["caption"]]
     missing = sum(word in r.metadata["caption"] for r in service.get(None, "image").index.store.live_rows()) - len(found)
     return found + [K] * missing
@@ -98,8 +98,8 @@ def test_the_page_api_takes_arithmetic_and_a_modifier(running_app, service, app_
     from gradio_client import Client, handle_file
 
     client = Client(running_app, verbose=False)
-    gallery, status = client.predict("face -grinning", 5, "emoji", "(all)", api_name="/search_images")
-    expected = service.search_images("face -grinning", k=5).hits
+    gallery, status = client.predict("face -grinning", 5, "emoji", "(all)", False, api_name="/search_images")
+    expected = service.search_images("face -grinning", k=5, collapse=False).hits
     assert [g["caption"].rsplit(" ·", 1)[0] for g in gallery] == [h.metadata["caption"] for h in expected]
     assert "Searched for + face − grinning." in status
     image = sorted(app_root["images"].iterdir())[9]
