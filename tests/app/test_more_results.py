@@ -105,3 +105,20 @@ def test_page_api_more_results_appends_the_next_page(api):
     fresh = Client(url, verbose=False)  # a session that searched nothing
     _, status = fresh.predict(api_name="/more_images")
     assert "Search with words first" in status
+
+
+def test_cli_collapse_prints_each_concept_once_with_its_similar(service, app_root, capsys):
+    import json
+
+    from mmssl.cli import main
+
+    index = str(app_root["indexes"] / "emoji")
+    assert main(["search", "--index", index, "--query", "waving hand", "-k", "6", "--collapse", "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    expected = service.search_images("waving hand", k=6)
+    assert [h["id"] for h in hits] == [h.id for h in expected.hits]
+    assert [[s["id"] for s in h["similar"]] for h in hits] == [[s.id for s in more] for more in expected.similar]
+    assert main(["search", "--index", index, "--query", "waving hand", "-k", "6", "--collapse"]) == 0
+    assert "similar)" in capsys.readouterr().out  # "(+5 similar)" after the folded concept
+    assert main(["search", "--index", str(app_root["indexes"] / "stdlib"), "--query", "x", "--collapse"]) == 1
+    assert "--collapse folds near-duplicate images" in capsys.readouterr().err
