@@ -83,6 +83,77 @@ def build_dedup_index(work: Path, model):
                        source={"type": "image-corpus", "corpus": "+".join(n for n, _ in DEDUP_CORPORA), "split": "test"})
 
 
+def same_concept(a, b) -> bool:
+    """The ground truth of a near-duplicate: the corpora's own split group (an emoji's base code point, shared by
+    its artworks and skin tones; an icon's concept name), within the emoji family or within the icon sets."""
+    family = {"emoji": "emoji", "emoji-artworks": "emoji"}
+    return (a.metadata["folder"] == b.metadata["folder"]
+            and family.get(a.metadata["source"], a.metadata["source"]) == family.get(b.metadata["source"],
+                                                                                    b.metadata["source"]))
+
+
+def dedup(index, model, queries: int = 300, k: int = 12) -> dict:
+    """Share of the top-k slots taken by a near-duplicate of an earlier slot, before and after collapsing, and the
+    share of folded hits that were not the same concept (wrong merges), per method."""
+    import random
+
+    import numpy as np
+
+    from mmssl.index.dedup import collapsed_page, duplicate_share
+
+    captions = sorted({row.metadata["caption"] for row in index.store.live_rows()})
+    texts = random.Random(DEDUP_SEED).sample(captions, queries)
+    vectors = model.encode_text(texts)  # (Q, D)
+
+    def run(method: str, threshold: float = 0.0) -> dict:
+        shares, folded, wrong = [], 0, 0
+        for vector in vectors:
+            groups, _ = collapsed_page(lambda n: index.search(vector, n)[0], k, method=method, index=index,
+                                       threshold=threshold)
+            shares.append(duplicate_share([g.hit for g in groups], same_concept))
+            folded += sum(len(g.similar) for g in groups)
+            wrong += sum(not same_concept(g.hit, h) for g in groups for h in g.similar)
+        return {"method": method, "threshold": threshold or None, "duplicate_share": float(np.mean(shares)),
+                "folded": folded, "wrong_merges": wrong / max(1, folded)}
+
+    before = float(np.mean([duplicate_share(index.search(v, k)[0], same_concept) for v in vectors]))
+    rows = [run("concept")] + [run("cosine", t) for t in (0.8, 0.85, 0.9, 0.95, 0.97)]
+    return {"index": str(index.folder), "items": index.manifest.count, "queries": queries, "k": k,
+            "sample": "test splits of emoji + emoji-artworks, a seeded sample of 1,500 iconsets test items; queries: "
+                      f"{queries} distinct item captions (held-out concepts), seed {DEDUP_SEED}",
+            "before": before, "rows": rows}
+
+
+def print_dedup(result: dict) -> None:
+    print(f"\nnear-duplicates — {result['items']} items, {result['queries']} queries, share of the top-{result['k']} "
+          f"slots taken by a near-duplicate of an earlier slot: {result['before']:.3f} before collapsing")
+    print(f"{'method':<8} {'threshold':>9} {'dup share after':>16} {'folded':>7} {'wrong merges':>13}")
+    for row in result["rows"]:
+        threshold = "" if row["threshold"] is None else f"{row['threshold']:.2f}"
+        print(f"{row['method']:<8} {threshold:>9} {row['duplicate_share']:>16.3f} {row['folded']:>7} "
+              f"{row['wrong_merges']:>13.3f}")
+
+
+def paging(index, model, model_path: str, queries: int = 60, k: int = 12) -> dict:
+    """Seconds of a first page, of the next page with the query's kept vector, and of the next page encoding the
+    query again (the vector cache emptied): what "more results" costs each way (p50, ms)."""
+    import numpy as np
+
+    from mmssl.app import AppConfig, SearchService
+
+    service = SearchService.load(AppConfig(indexes=[str(index.folder)], image_model=model_path), {model_path: model})
+    captions = sorted({row.metadata["caption"] for row in index.store.live_rows()})[::7][:queries]
+    times = {"first_page": [], "next_page_kept_vector": [], "next_page_encoded_again": []}
+    for text in captions:
+        for name, clear in (("first_page", True), ("next_page_kept_vector", False), ("next_page_encoded_again", True)):
+            if clear:
+                service.query_vectors.clear()
+            started = time.perf_counter()
+            service.search_images(text, k, offset=0 if name == "first_page" else k)
+            times[name].append(time.perf_counter() - started)
+    return {"queries": len(captions), "k": k, **{name: float(np.median(t) * 1000) for name, t in times.items()}}
+
+
 def nothing_close(index, model) -> dict:
     from mmssl.index.closeness import calibrate, calibration_queries, corpus_captions, evaluate, measure
 
@@ -106,6 +177,12 @@ def nothing_close(index, model) -> dict:
                         "calibrate_present": len(calibrate_present), "measure_absent": len(measure_absent),
                         "measure_present": len(measure_present)},
             "absent_examples": measure_absent[:8], "calibration_seconds": seconds, "rows": rows, "goals": GOALS}
+
+
+def print_paging(result: dict) -> None:
+    print(f"\nmore results — {result['queries']} text queries, k={result['k']}, p50 ms: first page "
+          f"{result['first_page']:.1f}, next page with the kept query vector {result['next_page_kept_vector']:.1f}, "
+          f"next page encoding the query again {result['next_page_encoded_again']:.1f}")
 
 
 def print_table(result: dict) -> None:
@@ -197,10 +274,14 @@ def main() -> None:
 
     model = load_model(args.model)
     index = build_bench_index(args.work, model)
-    result = {"nothing_close": nothing_close(index, model), "model": args.model,
+    dedup_index = build_dedup_index(args.work, model)
+    result = {"nothing_close": nothing_close(index, model), "dedup": dedup(dedup_index, model),
+              "paging_ms": paging(dedup_index, model, args.model), "model": args.model,
               "rest_latency": rest_latency(index, model, args.model, args.requests),
               "note": "timings taken on a shared 2-core machine, busy with two training runs"}
     print_table(result["nothing_close"])
+    print_dedup(result["dedup"])
+    print_paging(result["paging_ms"])
     print_latency(result["rest_latency"])
     write_json(args.output, result, indent=2)
     print(f"wrote {args.output}")
