@@ -136,3 +136,45 @@ def test_a_vote_is_saved_and_the_indexes_tab_evaluates_it(page, app_root):
     finally:
         feedback.unlink(missing_ok=True)
     assert not page.errors, page.errors
+
+
+def test_near_duplicates_fold_and_more_results_appends_a_page(page):
+    page.get_by_role("tab", name="Images").click()
+    _search_and_wait(page, "image-query", "waving hand", "#image-status", "12 results")
+    assert page.locator("#image-results img").count() == 12
+    _wait_for_text(page, "#image-results", "similar")  # "waving hand · 0.31 · +5 similar"
+    # the versions folded into a result, as a user opens them
+    page.locator("#image-similar-box button").first.click()
+    page.wait_for_function("(document.querySelector('#image-similar-choice input')?.value || '').includes('similar')",
+                           timeout=30_000)
+    page.wait_for_selector("#image-similar img", timeout=30_000)
+    assert page.locator("#image-similar img").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "near-duplicates.png"), full_page=True)
+
+    more = page.locator("#image-more")
+    more.wait_for(state="visible", timeout=30_000)
+    old = page.locator("#image-status").inner_text()
+    more.click()
+    page.wait_for_function("([s, old]) => { const now = document.querySelector(s)?.innerText || '';"
+                           " return now !== old && now.includes('Results 13–24 added'); }",
+                           arg=["#image-status", old], timeout=30_000)
+    page.wait_for_function("document.querySelectorAll('#image-results img').length === 24", timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "more-results.png"), full_page=True)
+
+    page.locator("#image-collapse input").uncheck()  # every version in its own slot
+    _search_and_wait(page, "image-query", "waving hand", "#image-status", "12 results")
+    page.wait_for_function("!document.querySelector('#image-results').innerText.includes('similar')", timeout=30_000)
+    assert not page.errors, page.errors
+
+
+def test_code_more_results_appends_a_page(page):
+    page.get_by_role("tab", name="Code").click()
+    _search_and_wait(page, "code-query", "read a file and return its lines", "#code-status", "10 results")
+    more = page.locator("#code-more")
+    more.wait_for(state="visible", timeout=30_000)
+    more.click()
+    _wait_for_text(page, "#code-status", "Results 11–20 added")
+    page.wait_for_function("document.querySelectorAll('#code-results .mmssl-card').length === 20", timeout=30_000)
+    assert page.locator("#code-results .mmssl-card").nth(10).get_attribute("data-rank") == "11"
+    page.screenshot(path=str(ARTIFACTS / "code-more-results.png"), full_page=True)
+    assert not page.errors, page.errors
