@@ -150,6 +150,32 @@ def calibrate(index, encode_text, absent_texts: list[str], present: dict[str, se
     return closeness
 
 
+SAMPLE_ITEMS = 1024  # the fixed sample of items a query's typical similarity is read from
+TOP_DEPTH = 100  # the query's own top-k the top-1 is compared with
+
+
+def query_statistics(index, queries: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """Per-query statistics of the best hit that other products use to say "nothing close" (each (Q,), higher =
+    closer), for ``queries`` (Q, D) unit rows; measured side by side by ``bench/features.py``:
+
+    * ``top1``: the best cosine (the flat cut-off);
+    * ``top1_minus_typical``: the best cosine minus the query's mean cosine to a fixed sample of the index;
+    * ``top1_z_typical``: the same, divided by the sample's standard deviation (a z-score);
+    * ``top1_z_topk``: the z-score of the best cosine within the query's own top ``TOP_DEPTH``;
+    * ``margin_top10``: the best cosine minus the 10th.
+    """
+    ids, vectors = _live_vectors(index)
+    rows = np.random.default_rng(seed).choice(len(ids), size=min(SAMPLE_ITEMS, len(ids)), replace=False)
+    typical = queries @ vectors[rows].T  # (Q, S)
+    depth = min(TOP_DEPTH, len(ids))
+    top = np.asarray([[h.score for h in hits] for hits in index.search(queries, k=depth)])  # (Q, depth)
+    best = top[:, 0]
+    return {"top1": best, "top1_minus_typical": best - typical.mean(axis=1),
+            "top1_z_typical": (best - typical.mean(axis=1)) / (typical.std(axis=1) + 1e-9),
+            "top1_z_topk": (best - top.mean(axis=1)) / (top.std(axis=1) + 1e-9),
+            "margin_top10": best - top[:, min(9, depth - 1)]}
+
+
 def words(text: str) -> set[str]:
     """Content words of a caption, lower case, a plural ``s`` dropped ("red cars" -> {"red", "car"})."""
     found = set()

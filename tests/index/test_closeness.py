@@ -32,3 +32,24 @@ def test_content_words():
     assert words("A Red Car on the Roads") == {"red", "car", "road"}
     assert words("flag: St. Pierre & Miquelon") == {"flag", "pierre", "miquelon"}
     assert words("12 o’clock") == {"clock"}
+
+
+def test_query_statistics_match_a_brute_force_over_the_stored_vectors(tmp_path):
+    from mmssl.index import build_index
+    from mmssl.index.closeness import query_statistics
+    from mmssl.index.faiss_index import stored_vectors
+    from tests.index.stub_model import StubModel, code_items
+
+    index = build_index(tmp_path / "idx", StubModel("code", 16), code_items(150), progress=False)
+    _, vectors = stored_vectors(index.faiss_index)  # (150, 16): fewer than the sample, so the sample is all
+    queries = np.concatenate([vectors[:3], np.random.default_rng(1).standard_normal((3, 16))]).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    scores = np.sort(queries @ vectors.T, axis=1)[:, ::-1]  # (6, 150) best first
+    got = query_statistics(index, queries)
+    top = scores[:, :100]
+    np.testing.assert_allclose(got["top1"], scores[:, 0], atol=1e-5)
+    np.testing.assert_allclose(got["top1_z_typical"], (scores[:, 0] - scores.mean(1)) / scores.std(1), atol=1e-4)
+    np.testing.assert_allclose(got["top1_z_topk"], (top[:, 0] - top.mean(1)) / top.std(1), atol=1e-4)
+    np.testing.assert_allclose(got["margin_top10"], scores[:, 0] - scores[:, 9], atol=1e-5)
+    assert got["top1"][:3] == pytest.approx(1.0, abs=1e-5)  # a stored item's own vector finds itself
+    assert got["top1_z_typical"][:3].min() > got["top1_z_typical"][3:].max()  # and stands out from the rest
