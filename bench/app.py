@@ -81,7 +81,9 @@ API = {"text-to-image": "search_images", "code": "search_code"}
 
 
 def _arguments(endpoint: str, query: str, k: int) -> list:
-    return [query, k, None, "(all)"] if endpoint == "text-to-image" else [query, k, None, "(all)", ""]
+    # the page's defaults for the rest: near-duplicates folded; code: no path glob, any kind, tests kept, hybrid
+    return ([query, k, None, "(all)", True] if endpoint == "text-to-image" else
+            [query, k, None, "(all)", "", "", "any", False, "hybrid"])
 
 
 def _counted(endpoint: str, outputs) -> tuple[int, str]:

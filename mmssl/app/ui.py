@@ -333,6 +333,7 @@ def code_tab(service: SearchService) -> SearchTab:
     code_outputs = [code_status, code_results, code_hits, code_page, code_more]
     code_button.click(code_search, code_inputs, code_outputs, api_name="search_code")
     code_query.submit(code_search, code_inputs, code_outputs, api_name=False)
+    path_glob.submit(code_search, code_inputs, code_outputs, api_name=False)  # Enter in the glob box searches too
     code_more.click(more_code, [code_page, code_hits], code_outputs, api_name="more_code")
     feedback_row(service, "code", code_index, code_query, code_hits, [code_button.click, code_query.submit])
     code_index.change(lambda name: gr.update(choices=[ALL, *service.packages(_choice(name))], value=ALL),
