@@ -259,18 +259,15 @@ def _join_note(first: str, second: str) -> str:
 
 
 def similar_folds(similar: gr.State, hits: gr.State, choice: gr.Dropdown, folded: gr.Gallery) -> None:
-    """The "+N similar" of each shown result: choose one, see the near-duplicates folded into it."""
+    """The "+N similar" of each shown result: choose one, see the near-duplicates folded into it. A search only
+    refreshes the choices (the folded images are sent when a user asks for them, not with every search)."""
     def choices(found, hits_now):
         options = [(f"{_hit_label(i, h)} (+{len(more)} similar)", i)
                    for i, (h, more) in enumerate(zip(hits_now or [], found or [])) if more]
-        return gr.update(choices=options, value=options[0][1] if options else None), _folded(found, options and
-                                                                                            options[0][1])
-
-    def show(found, position):
-        return _folded(found, position)
+        return gr.update(choices=options, value=None), []
 
     similar.change(choices, [similar, hits], [choice, folded], api_name=False)
-    choice.change(show, [similar, choice], folded, api_name=False)
+    choice.input(_folded, [similar, choice], folded, api_name=False)
 
 
 def _folded(similar, position) -> list:

@@ -143,11 +143,13 @@ def test_near_duplicates_fold_and_more_results_appends_a_page(page):
     _search_and_wait(page, "image-query", "waving hand", "#image-status", "12 results")
     assert page.locator("#image-results img").count() == 12
     _wait_for_text(page, "#image-results", "similar")  # "waving hand · 0.31 · +5 similar"
-    # the versions folded into a result, as a user opens them
+    # the versions folded into a result, as a user opens them: the box, then a result in its chooser
     page.locator("#image-similar-box button").first.click()
-    page.wait_for_function("(document.querySelector('#image-similar-choice input')?.value || '').includes('similar')",
-                           timeout=30_000)
+    choice = page.locator("#image-similar-choice input").first
+    choice.click()
+    page.get_by_role("option").filter(has_text="similar").first.click()
     page.wait_for_selector("#image-similar img", timeout=30_000)
+    assert "similar" in choice.input_value()
     assert page.locator("#image-similar img").count() >= 1
     page.screenshot(path=str(ARTIFACTS / "near-duplicates.png"), full_page=True)
 
@@ -177,4 +179,29 @@ def test_code_more_results_appends_a_page(page):
     page.wait_for_function("document.querySelectorAll('#code-results .mmssl-card').length === 20", timeout=30_000)
     assert page.locator("#code-results .mmssl-card").nth(10).get_attribute("data-rank") == "11"
     page.screenshot(path=str(ARTIFACTS / "code-more-results.png"), full_page=True)
+    assert not page.errors, page.errors
+
+
+def test_a_typed_path_glob_filters_the_code_results(page):
+    """The glob typed as a user types it, then Enter in the glob box (the value the search reads is the one
+    typed: Enter sends the box's own submit event with it); several globs in a row, each one applied."""
+    from fnmatch import fnmatch
+
+    page.get_by_role("tab", name="Code").click()
+    glob_box = page.locator("#code-path-glob textarea, #code-path-glob input").first
+    query_box = page.locator("#code-query textarea, #code-query input").first
+    query_box.fill("split a string into pieces")
+    for glob, word in (("*textwrap*", "textwrap"), ("*shlex*", "shlex"), ("*fnmatch*", "fnmatch")):
+        old = page.locator("#code-status").inner_text()
+        glob_box.fill("")
+        glob_box.press_sequentially(glob)
+        glob_box.press("Enter")
+        page.wait_for_function("([s, old]) => { const now = document.querySelector(s)?.innerText || '';"
+                               " return now !== old && now.includes('results in'); }", arg=["#code-status", old],
+                               timeout=30_000)
+        locations = page.locator("#code-results .mmssl-loc code").all_inner_texts()
+        assert locations and all(fnmatch(text.split(":")[0], glob) for text in locations), (glob, locations)
+        assert all(word in text for text in locations)
+    page.screenshot(path=str(ARTIFACTS / "code-path-glob.png"), full_page=True)
+    glob_box.fill("")
     assert not page.errors, page.errors
