@@ -183,8 +183,11 @@ def test_code_more_results_appends_a_page(page):
 
 
 def test_a_typed_path_glob_filters_the_code_results(page):
-    """The glob typed as a user types it, then Enter in the glob box (the value the search reads is the one
-    typed: Enter sends the box's own submit event with it); several globs in a row, each one applied."""
+    """The glob typed as a user types it, then Enter in the glob box; several globs in a row, each one applied.
+
+    The search always reads the typed glob: the status line shows before the result cards are re-rendered
+    (0.1-0.8 s later, measured), so a test that reads the cards when the status changes reads the previous
+    search's cards. Wait, as a user would, until the cards show the glob's files."""
     from fnmatch import fnmatch
 
     page.get_by_role("tab", name="Code").click()
@@ -198,6 +201,9 @@ def test_a_typed_path_glob_filters_the_code_results(page):
         glob_box.press("Enter")
         page.wait_for_function("([s, old]) => { const now = document.querySelector(s)?.innerText || '';"
                                " return now !== old && now.includes('results in'); }", arg=["#code-status", old],
+                               timeout=30_000)
+        page.wait_for_function("(word) => { const c = [...document.querySelectorAll('#code-results .mmssl-loc code')];"
+                               " return c.length > 0 && c.every(e => e.innerText.includes(word)); }", arg=word,
                                timeout=30_000)
         locations = page.locator("#code-results .mmssl-loc code").all_inner_texts()
         assert locations and all(fnmatch(text.split(":")[0], glob) for text in locations), (glob, locations)
