@@ -159,7 +159,7 @@ def paging(index, model, model_path: str, queries: int = 60, k: int = 12) -> dic
             if clear:
                 service.query_vectors.clear()
             started = time.perf_counter()
-            service.search_images(text, k, offset=0 if name == "first_page" else k)
+            service.search_images(text, k, offset=0 if name == "first_page" else k, collapse=True)  # as the page
             times[name].append(time.perf_counter() - started)
     return {"queries": len(captions), "k": k, **{name: float(np.median(t) * 1000) for name, t in times.items()}}
 

@@ -3,8 +3,8 @@
     GET  /api/indexes                                   what is loaded (and why others are not)
     GET  /api/search?index=emoji&q=red+car&k=10         text -> images or code (the index's kind decides)
          code filters: &package=&module=&path=GLOB&kind=function|method&exclude_tests=true&mode=hybrid|dense|lexical
-         image filter: &source=; &collapse=false shows near-duplicates (on by default: the same concept in
-         several artworks or skin tones is one hit, the others in its "similar" list)
+         image filter: &source=; &collapse=true folds near-duplicates (the page's default; off here, as in the
+         CLI): the same concept in several artworks or skin tones is one hit, the others in its "similar" list
          paging: &offset=N (the rank, from 0, of the page's first hit; the reply's "more" says if a page follows)
          an image query may add and subtract weighted terms: q=beach -people, q=2:cat + hat
     POST /api/search  (multipart: image=@file.png, index=, k=, q=)   image -> images; q moves it ("red": this, but red)
@@ -90,7 +90,7 @@ def api_router(service: SearchService, gradio_app, credentials: tuple[str, str] 
     @router.get("/search")
     def search(request: Request, index: str = "", q: str = "", k: str = "10", source: str = "", package: str = "",
                module: str = "", path: str = "", kind: str = "any", exclude_tests: str = "", mode: str = "hybrid",
-               offset: str = "0", collapse: str = "true"):
+               offset: str = "0", collapse: str = "false"):
         loaded = _index(service, index)
         count = _k(k, service.config.max_k)
         start = _offset(offset, count)

@@ -279,11 +279,11 @@ class SearchService:
             return loaded.index.search(vectors, k=k, filter=filter)[0]
 
     def search_images(self, query, k: int = 12, index: str | None = None, source: str | None = None, *,
-                      offset: int = 0, collapse: bool = True) -> SearchResult:
+                      offset: int = 0, collapse: bool = False) -> SearchResult:
         """Text → image: the best ``k`` images for ``query`` from rank ``offset`` on (a page; ``more`` says
         whether the ranking goes on), optionally only from one source corpus/folder. The query may add and
         subtract weighted terms (``beach -people``, ``2:cat + hat``: :mod:`mmssl.index.query_terms`); the note
-        then says how it was read. With ``collapse`` the same concept in several artworks, icon sets or skin
+        then says how it was read. With ``collapse`` (the page's default; off here, as in the CLI and REST) the same concept in several artworks, icon sets or skin
         tones is one hit, the others in ``similar`` (:mod:`mmssl.index.dedup`); pages then count concepts.
         The next page of a query reuses its encoded vector (:class:`QueryVectors`)."""
         from mmssl.index.query_terms import query_vectors

@@ -19,7 +19,7 @@ def _keys(hits) -> list:
 
 def test_folded_hits_are_the_first_of_each_concept_in_the_ranking(service):
     whole = service.search_images("waving hand", k=50, collapse=False).hits  # every item of the index
-    result = service.search_images("waving hand", k=8)
+    result = service.search_images("waving hand", k=8, collapse=True)
     first_of_each, seen = [], set()
     for hit in whole:
         if concept_key(hit.metadata) not in seen:
@@ -45,8 +45,8 @@ def test_pages_continue_the_ranking_and_reuse_the_query_vector(service):
     count = service.get(None, "image").index.manifest.count
     last = service.search_images("smiling face", k=10, offset=count - 4, collapse=False)
     assert len(last.hits) == 4 and not last.more
-    folded = [service.search_images("smiling face", k=6, offset=o) for o in (0, 6)]
-    together = service.search_images("smiling face", k=12)
+    folded = [service.search_images("smiling face", k=6, offset=o, collapse=True) for o in (0, 6)]
+    together = service.search_images("smiling face", k=12, collapse=True)
     assert [h.id for p in folded for h in p.hits] == [h.id for h in together.hits]  # pages count concepts
     with pytest.raises(UserError, match="offset from 0 to 990"):
         service.search_images("smiling face", k=10, offset=995)
@@ -64,17 +64,17 @@ def test_code_pages_continue_the_ranking(service):
 
 def test_rest_offset_and_collapse(api):
     service, url = api
-    params = {"index": "emoji", "q": "waving hand", "k": 5}
+    params = {"index": "emoji", "q": "waving hand", "k": 5, "collapse": "true"}
     first = httpx.get(f"{url}/api/search", params=params).json()
     second = httpx.get(f"{url}/api/search", params={**params, "offset": 5}).json()
-    expected = service.search_images("waving hand", k=10)
+    expected = service.search_images("waving hand", k=10, collapse=True)
     assert [h["id"] for h in first["hits"] + second["hits"]] == [h.id for h in expected.hits]
     assert [h["rank"] for h in second["hits"]] == [6, 7, 8, 9, 10] and second["offset"] == 5 and second["more"]
     folded = [h for hit in first["hits"] for h in hit["similar"]]
     assert folded and all(h["image_url"].startswith("/gradio_api/file=") for h in folded)
     # a group holds the versions within the depth fetched for its page (4 x offset + k), so compare like with like
-    assert [len(h["similar"]) for h in first["hits"]] == [len(s) for s in service.search_images("waving hand", 5).similar]
-    plain = httpx.get(f"{url}/api/search", params={**params, "collapse": "false"}).json()
+    assert [len(h["similar"]) for h in first["hits"]] == [len(s) for s in service.search_images("waving hand", 5, collapse=True).similar]
+    plain = httpx.get(f"{url}/api/search", params={k: v for k, v in params.items() if k != "collapse"}).json()
     assert [h["id"] for h in plain["hits"]] == [h.id for h in service.search_images("waving hand", 5,
                                                                                      collapse=False).hits]
     assert all(h["similar"] == [] for h in plain["hits"])
@@ -95,7 +95,7 @@ def test_page_api_more_results_appends_the_next_page(api):
     gallery, status = client.predict("smiling face", 4, "emoji", "(all)", True, api_name="/search_images")
     assert len(gallery) == 4
     gallery, status = client.predict(api_name="/more_images")
-    expected = service.search_images("smiling face", k=8)
+    expected = service.search_images("smiling face", k=8, collapse=True)  # the page folds by default
     assert [g["caption"].split(" · ")[0] for g in gallery] == [h.metadata["caption"] for h in expected.hits]
     assert "Results 5–8 added." in status and "**8 results**" in status
     status, cards = client.predict("split a string into shell words", 3, "stdlib", "(all)", "",
@@ -115,7 +115,7 @@ def test_cli_collapse_prints_each_concept_once_with_its_similar(service, app_roo
     index = str(app_root["indexes"] / "emoji")
     assert main(["search", "--index", index, "--query", "waving hand", "-k", "6", "--collapse", "--json"]) == 0
     hits = json.loads(capsys.readouterr().out)
-    expected = service.search_images("waving hand", k=6)
+    expected = service.search_images("waving hand", k=6, collapse=True)
     assert [h["id"] for h in hits] == [h.id for h in expected.hits]
     assert [[s["id"] for s in h["similar"]] for h in hits] == [[s.id for s in more] for more in expected.similar]
     assert main(["search", "--index", index, "--query", "waving hand", "-k", "6", "--collapse"]) == 0

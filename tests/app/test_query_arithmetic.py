@@ -17,7 +17,7 @@ K = 50  # the service's max_k: every item the ranking keeps
 
 def _ranks(service, query: str, word: str) -> list[int]:
     """Ranks (0 = best) of the items whose caption has ``word``; one left out of the top K counts as K."""
-    hits = service.search_images(query, k=K, collapse=False).hits  # the whole ranking, nothing folded
+    hits = service.search_images(query, k=K).hits
     found = [i for i, h in enumerate(hits) if word in h.metadata["caption"]]
     missing = sum(word in r.metadata["caption"] for r in service.get(None, "image").index.store.live_rows()) - len(found)
     return found + [K] * missing

@@ -22,7 +22,7 @@ def _brute_force_images(service, query: str, k: int):
 
 
 def test_text_to_image_equals_brute_force(service):
-    result = service.search_images("grinning face", k=8, collapse=False)  # the ranking itself, nothing folded
+    result = service.search_images("grinning face", k=8)
     ids, scores = _brute_force_images(service, "grinning face", 8)
     assert [h.id for h in result.hits] == ids
     np.testing.assert_allclose([h.score for h in result.hits], scores, atol=1e-5)
