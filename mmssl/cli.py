@@ -210,7 +210,7 @@ def _train_on_user_data(args) -> int:
     overrides = {k[len(USER_TRAIN_FLAGS):]: v for k, v in vars(args).items() if k.startswith(USER_TRAIN_FLAGS) and
                  v is not None}
     train = resolve_config(TrainConfig, overrides=overrides, base=user_train_config(output))
-    saved = finetune_dual_encoder(start, corpus, output, train)
+    saved = finetune_dual_encoder(start, [corpus], output, train)
     print(f"model saved to {saved} (started from {start}, which is unchanged). Compare them on your queries: "
           f"index with each (`mmssl index build NAME --model {saved} ...`), then `mmssl eval --index NAME "
           "--queries FILE`")

@@ -64,6 +64,7 @@ def test_fine_tuning_on_a_captioned_folder_beats_its_start_on_the_held_out_part(
     assert digest(start) == before  # the old model stays as it was
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["started_from"] == str(start.resolve()) and manifest["steps"] == 25
+    assert manifest["run"]["start_from"] == str(start.resolve()) and manifest["data_hash"]  # the one recipe ran
     corpus = DataSpec.parse(f"folder:{captioned_folder}").corpus_name
     corpus_dir = tmp_path / "data" / "corpora" / corpus
     counts = {s: sum(1 for _ in open(corpus_dir / f"{s}.jsonl")) for s in ("train", "valid", "test")}
