@@ -147,13 +147,14 @@ def training_corpus(spec: str | DataSpec, root: str | Path | None = None) -> tup
     return name, report
 
 
-def held_out_queries(corpus: str, root: str | Path | None = None):
-    """The queries of a feedback corpus's held-out splits, each with the items voted 👍 for it, as
-    :class:`~mmssl.eval.user_queries.UserQuery` (for :func:`mmssl.index.user_eval.evaluate_index_queries`)."""
+def held_out_queries(corpus: str, root: str | Path | None = None, splits: tuple[str, ...] = HELD_OUT):
+    """The queries of a feedback corpus's held-out splits (or other ``splits``), each with the items voted
+    👍 for it, as :class:`~mmssl.eval.user_queries.UserQuery` (for
+    :func:`mmssl.index.user_eval.evaluate_index_queries`)."""
     from mmssl.data.corpus import CorpusNotBuiltError, load_corpus
 
     expected: dict[str, list[str]] = {}
-    for split in HELD_OUT:
+    for split in splits:
         try:
             records = load_corpus(corpus, split, Path(root) / "corpora" / corpus if root else None).to_list()
         except CorpusNotBuiltError:
