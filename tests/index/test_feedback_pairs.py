@@ -1,12 +1,12 @@
 """An index's 👍 votes become training pairs (👎 and overturned votes kept out, vanished items counted),
 split by query, with the held-out queries read back for evaluation."""
 
-import inspect
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from own_data import stdlib_project
 from tiny_models import save_tiny_code_model
 
 from mmssl.app.feedback import FeedbackLog, feedback_path
@@ -34,10 +34,7 @@ VOTES = [("remove common leading whitespace from lines", "textwrap.py:dedent", "
 @pytest.fixture(scope="module")
 def voted_index(tmp_path_factory):
     root = tmp_path_factory.mktemp("feedback-pairs")
-    project = root / "proj"
-    project.mkdir()
-    for name in ("textwrap", "shlex"):
-        shutil.copy(inspect.getsourcefile(__import__(name)), project / f"{name}.py")
+    project = stdlib_project(root / "proj", ("textwrap", "shlex"))
     model = load_model(save_tiny_code_model(root / "code-tiny"), device="cpu")
     items, source = code_folder_items(project)
     index = build_index(root / "indexes" / "proj", model, items, source=source, progress=False)

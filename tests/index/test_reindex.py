@@ -1,11 +1,9 @@
 """A built index's items embedded again from the index alone: with the same model the new index answers
 exactly as the old one (the items embed as they did); the old index is never overwritten."""
 
-import inspect
-import shutil
-
 import numpy as np
 import pytest
+from own_data import stdlib_project
 from tiny_models import save_tiny_code_model, save_tiny_image_model
 
 from mmssl.data import emoji
@@ -23,10 +21,7 @@ def answers(index, model, queries):
 
 
 def test_a_code_index_embedded_again_answers_as_before(tmp_path):
-    project = tmp_path / "proj"
-    project.mkdir()
-    for name in ("textwrap", "shlex"):
-        shutil.copy(inspect.getsourcefile(__import__(name)), project / f"{name}.py")
+    project = stdlib_project(tmp_path / "proj", ("textwrap", "shlex"))
     model = load_model(save_tiny_code_model(tmp_path / "code-tiny"), device="cpu")
     items, source = code_folder_items(project)
     old = build_index(tmp_path / "old", model, items, source=source, progress=False)

@@ -5,18 +5,15 @@ the model it started from; and feedback mixed with a project's pairs in one run.
 The votes are simulated: a user who searched each of 50 emoji by its CLDR name and voted 👍 on the
 right image (plus a few 👎, which are kept out of training)."""
 
-import inspect
 import json
-import shutil
 
 import pytest
+from own_data import emoji_folder, stdlib_project
 from tiny_models import save_tiny_code_model, save_tiny_image_model
 
 from mmssl.app.feedback import FeedbackLog, feedback_path
 from mmssl.cli import main
-from mmssl.data import emoji
 from mmssl.data.corpus import load_corpus
-from mmssl.data.splits import SPLITS
 from mmssl.data.user import DataSpec
 from mmssl.index import build_index, code_folder_items, image_folder_items
 from mmssl.index.feedback_pairs import held_out_queries
@@ -25,17 +22,9 @@ from mmssl.model import load_model
 
 
 @pytest.fixture(scope="module")
-def emoji_folder(tmp_path_factory):
+def voting_folder(tmp_path_factory):
     """50 real emoji PNGs (no captions.csv: the votes are the only text) and each one's CLDR name."""
-    root = tmp_path_factory.mktemp("feedback-data")
-    emoji.build(root / "emoji", limit=60)
-    folder = root / "photos"
-    folder.mkdir()
-    names = {}
-    for record in [r for split in SPLITS for r in load_corpus("emoji", split, root / "emoji")][:50]:
-        shutil.copy(record["image"], folder)
-        names[str(folder / record["image"].rsplit("/", 1)[1])] = record["text"]
-    return folder, names
+    return emoji_folder(tmp_path_factory.mktemp("feedback-data"), captions=False)
 
 
 def index_with(model_path, folder, index_folder):
@@ -44,8 +33,8 @@ def index_with(model_path, folder, index_folder):
     return build_index(index_folder, model, items, source=source, progress=False), model
 
 
-def test_fine_tuning_on_up_votes_raises_the_held_out_queries(emoji_folder, tmp_path, monkeypatch):
-    folder, names = emoji_folder
+def test_fine_tuning_on_up_votes_raises_the_held_out_queries(voting_folder, tmp_path, monkeypatch):
+    folder, names = voting_folder
     monkeypatch.setenv("MMSSL_DATA_DIR", str(tmp_path / "data"))
     start = save_tiny_image_model(tmp_path / "clip-tiny")
     index, model = index_with(start, folder, tmp_path / "indexes" / "photos")
@@ -77,10 +66,7 @@ def test_fine_tuning_on_up_votes_raises_the_held_out_queries(emoji_folder, tmp_p
 
 def test_feedback_mixes_with_a_project_and_must_match_the_recipe(tmp_path, monkeypatch):
     monkeypatch.setenv("MMSSL_DATA_DIR", str(tmp_path / "data"))
-    project = tmp_path / "proj"
-    project.mkdir()
-    for name in ("textwrap", "shlex", "posixpath", "base64", "calendar"):
-        shutil.copy(inspect.getsourcefile(__import__(name)), project / f"{name}.py")
+    project = stdlib_project(tmp_path / "proj", ("textwrap", "shlex", "posixpath", "base64", "calendar"))
     start = save_tiny_code_model(tmp_path / "code-tiny")
     items, source = code_folder_items(project)
     index = build_index(tmp_path / "indexes" / "proj", load_model(start, device="cpu"), items, source=source,
