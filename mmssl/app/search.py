@@ -543,6 +543,22 @@ class SearchService:
                 f"Saved 👎 for this result of “{query}”.") + \
             f" {loaded.name} has {counts['up']} 👍 and {counts['down']} 👎 on {counts['queries']} queries."
 
+    def queries_upload_text(self, path) -> str:
+        """The text of an uploaded queries file (.tsv/.jsonl, small, UTF-8: :func:`mmssl.app.guard.check_queries_file`).
+
+        Raises:
+            UserError: another file type, too big, or not UTF-8 (the message says which).
+        """
+        from mmssl.app.guard import QueriesFileRefused, check_queries_file
+
+        path = getattr(path, "name", path)  # a tempfile wrapper or a path
+        try:
+            return check_queries_file(path)
+        except QueriesFileRefused as e:
+            raise UserError(str(e)) from None
+        except OSError as e:
+            raise UserError(f"The uploaded file could not be read ({e.strerror}); upload it again.") from None
+
     def evaluate_own_queries(self, name: str, text: str | None = None, baselines: bool = True) -> dict:
         """The index's model and baselines on the user's queries (:mod:`mmssl.index.user_eval`): the
         pasted or uploaded ``text`` of a queries file, or (``text`` None or blank) the index's feedback.

@@ -8,7 +8,8 @@ page shows one friendly line, never the traceback. API names (for ``gradio_clien
 ``/search_code`` (query, k, index, package, module, path glob, "any"/"function"/"method", exclude tests,
 "hybrid"/"dense"/"lexical"), ``/indexes``, ``/build_index``, ``/refresh_index``, ``/rate_image_up`` and
 ``/rate_code_down`` (and the other two: index, query, result position), ``/evaluate_queries``
-(index, queries text, baselines).
+(index, queries text, baselines, optional uploaded .tsv/.jsonl file), ``/retrain`` (index, new index name,
+steps), ``/retrain_progress`` and ``/switch_to_retrained``.
 """
 
 from __future__ import annotations
@@ -376,9 +377,12 @@ def evaluation_section(service: SearchService, table: gr.Dataframe) -> None:
         eval_index = gr.Dropdown(names, value=names[0] if names else None, label="index", allow_custom_value=True,
                                  elem_id="eval-index")
         baselines = gr.Checkbox(True, label="baselines", info="BM25, random, MiniLM zero-shot (code)")
-    # pasted, not uploaded: the server accepts image uploads only (mmssl.app.guard)
-    pasted = gr.Textbox(label="your queries (paste a TSV or JSONL file's lines)", lines=4, placeholder="a red fire truck\tvehicles/fire_truck.png",
-                        elem_id="eval-text")
+    with gr.Row():
+        pasted = gr.Textbox(label="your queries (paste a TSV or JSONL file's lines)", lines=4, scale=3,
+                            placeholder="a red fire truck\tvehicles/fire_truck.png", elem_id="eval-text")
+        # the guard (mmssl.app.guard) lets through images and small UTF-8 .tsv/.jsonl files only
+        uploaded = gr.File(label="…or upload a .tsv / .jsonl file (up to 1 MB)", file_types=[".tsv", ".jsonl"],
+                           type="filepath", scale=2, elem_id="eval-file")
     run = gr.Button("Evaluate", variant="primary", elem_id="eval-run")
     status = gr.Markdown(elem_id="eval-status")
     results_table = gr.Dataframe(headers=EVAL_COLUMNS, label="your queries", interactive=False, wrap=True,
@@ -386,11 +390,15 @@ def evaluation_section(service: SearchService, table: gr.Dataframe) -> None:
     chart = gr.HTML(elem_id="eval-chart")
 
     @friendly((MESSAGE, gr.update(), ""))
-    def evaluate(index_name, text, with_baselines=True, progress=gr.Progress()):
+    def evaluate(index_name, text, with_baselines=True, upload=None, progress=gr.Progress()):
+        if upload:
+            if text and text.strip():
+                raise UserError("Paste queries or upload a file, not both: clear one of them.")
+            text = service.queries_upload_text(upload)
         results = service.evaluate_own_queries(_choice(index_name), text, bool(with_baselines))
         return eval_summary(results), eval_rows(results), bar_chart_html(results)
 
-    run.click(evaluate, [eval_index, pasted, baselines], [status, results_table, chart],
+    run.click(evaluate, [eval_index, pasted, baselines, uploaded], [status, results_table, chart],
               api_name="evaluate_queries")
     table.change(lambda: gr.update(choices=list(service.indexes)), None, eval_index, api_name=False)
 
