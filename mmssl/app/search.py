@@ -590,7 +590,6 @@ class SearchService:
             results["notes"].append(f"{info['no_positive']} queries left out: every vote on them is down")
         return results
 
-
     # ------------------------------------------------------------------ retraining from the UI
 
     def _retrain_plan(self, name: str | None, new_name: str, steps) -> object:
