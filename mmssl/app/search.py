@@ -134,6 +134,7 @@ class SearchService:
         self.jobs = None  # the background builds' JobRunner (mmssl.app.jobs), when serve started one
         self.on_loaded: list = []  # callables(name) run after an index is (re)loaded, e.g. to serve its folders
         self.retrains: list = []  # retrains started from the Indexes tab (mmssl.app.retrain.Retrain), oldest first
+        self._retrained_models: dict[str, object] = {}  # their new models, by path
 
     @classmethod
     def load(cls, config: AppConfig, models: dict | None = None) -> "SearchService":
@@ -172,8 +173,8 @@ class SearchService:
         try:
             folder = index_folder(name)
             manifest = read_manifest(folder)  # the manifest alone says which model, and how it encoded
-            # an index whose own model is loaded (a retrained one) answers with it; the others with their kind's
-            own = self._models.get(manifest.model_path)
+            # an index retrained from the page answers with its new model; the others with their kind's
+            own = self._retrained_models.get(manifest.model_path)
             model = with_encoding(own or self.model_for(KIND_FOR_MODEL[manifest.kind]), manifest.encoding)
             loaded = LoadedIndex(label, load_index(folder, model), model)
             loaded.closeness = _closeness(loaded)
@@ -653,7 +654,7 @@ class SearchService:
         """Load a retrained model and the index built with it (searchable from now on)."""
         from mmssl.model import load_model
 
-        self._models[str(plan.new_model)] = load_model(plan.new_model)
+        self._retrained_models[str(plan.new_model)] = load_model(plan.new_model)
         if self.open_index(plan.new_index) is None:
             raise RuntimeError(self.problems.get(plan.new_index, f"{plan.new_index} could not be loaded"))
 
