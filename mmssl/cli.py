@@ -183,38 +183,60 @@ DEFAULT_START = {"clip": "models/clip-default", "code": "models/code-default"}
 
 
 def _train_on_user_data(args) -> int:
-    """``train clip|code --data folder:PATH|project:PATH``: fine-tune the current model on the user's data,
-    into a new folder beside it (only ``--output`` and ``--train.*`` flags apply)."""
+    """``train clip|code --data folder:PATH|project:PATH|feedback:INDEX`` (repeatable: the data mix): fine-tune
+    the current model on the user's data, into a new folder beside it (only ``--output`` and ``--train.*``
+    flags apply)."""
     from pathlib import Path
 
     from mmssl.config import resolve_config
-    from mmssl.data.user import DataSpec, user_corpus
+    from mmssl.data.user import DataSpec
     from mmssl.recipes.finetune import finetune_dual_encoder, user_train_config
     from mmssl.train.config import TrainConfig
 
-    spec = DataSpec.parse(args.data)
-    wanted = "folder" if args.recipe == "clip" else "project"
-    if spec.kind != wanted:
-        raise ValueError(f"train {args.recipe} --data takes {wanted}:PATH, not {spec.kind}:PATH")
+    specs = [DataSpec.parse(text) for text in args.data]
     ignored = sorted(k[4:] for k, v in vars(args).items()
                      if k.startswith("cfg:") and v is not None and k != "cfg:output" and not k.startswith(USER_TRAIN_FLAGS))
     if ignored:
         raise ValueError(f"--data fine-tunes the model as it is; {', '.join(ignored)} cannot change (only --output "
                          "and --train.* apply)")
     start = Path(args.init_from or DEFAULT_START[args.recipe])
-    output = Path(getattr(args, "cfg:output") or start.parent / f"{start.name}-{spec.path.name}")
+    output = Path(getattr(args, "cfg:output") or start.parent / f"{start.name}-{specs[0].path.name}")
     if output.exists():
         raise ValueError(f"{output} exists; the fine-tuned model goes to a new folder: pass --output NEW_FOLDER")
-    corpus, report = user_corpus(spec)
-    print(f"[mmssl] {spec.path}: {report.pairs['train']} training pairs ({report.pairs}), corpus {corpus}")
+    corpora = [_user_training_corpus(spec, args.recipe) for spec in specs]
     overrides = {k[len(USER_TRAIN_FLAGS):]: v for k, v in vars(args).items() if k.startswith(USER_TRAIN_FLAGS) and
                  v is not None}
     train = resolve_config(TrainConfig, overrides=overrides, base=user_train_config(output))
-    saved = finetune_dual_encoder(start, corpus, output, train)
+    saved = finetune_dual_encoder(start, corpora, output, train)
     print(f"model saved to {saved} (started from {start}, which is unchanged). Compare them on your queries: "
           f"index with each (`mmssl index build NAME --model {saved} ...`), then `mmssl eval --index NAME "
           "--queries FILE`")
     return 0
+
+
+USER_DATA_KINDS = {"clip": ("folder", TASK_IMAGE_TEXT), "code": ("project", TASK_CODE)}
+
+
+def _user_training_corpus(spec, recipe: str) -> str:
+    """One ``--data`` spec written as a corpus (its kind checked against the recipe); the corpus name."""
+    from mmssl.data.user import user_corpus
+    from mmssl.index.feedback_pairs import feedback_corpus
+
+    folder_kind, task = USER_DATA_KINDS[recipe]
+    if spec.kind == "feedback":
+        corpus, report, model_kind = feedback_corpus(spec)
+        if model_kind != task:
+            raise ValueError(f"--data feedback:{spec.path} holds votes on a {model_kind} index; train it with "
+                             f"`mmssl train {'code' if model_kind == TASK_CODE else 'clip'}`")
+        print(f"[mmssl] feedback on {spec.path}: {report.pairs['train']} 👍 pairs to train on, "
+              f"{report.pairs['valid'] + report.pairs['test']} held out ({report.extra['queries']} queries, split by "
+              f"query){'; ' + report.skipped_line() if report.skipped else ''}")
+        return corpus
+    if spec.kind != folder_kind:
+        raise ValueError(f"train {recipe} --data takes {folder_kind}:PATH or feedback:INDEX, not {spec.kind}:PATH")
+    corpus, report = user_corpus(spec)
+    print(f"[mmssl] {spec.path}: {report.pairs['train']} training pairs ({report.pairs}), corpus {corpus}")
+    return corpus
 
 
 def _pretrain_encoder(args, run_class, defaults, pretrain) -> int:
@@ -467,8 +489,9 @@ def _train_arguments(train: argparse.ArgumentParser) -> None:
         p = recipes.add_parser(recipe, help=text)
         wanted = "folder:PATH (images, captions.csv: file,caption)" if recipe == "clip" else \
             "project:PATH (a Python project's documented functions)"
-        p.add_argument("--data", help=f"fine-tune on your own data, {wanted}, from --from into a new folder "
-                       "(--output; default beside the start); the file split's held-out part stays unseen")
+        p.add_argument("--data", action="append", help=f"fine-tune on your own data, {wanted} or feedback:INDEX "
+                       "(its 👍 votes), from --from into a new folder (--output; default beside the start); "
+                       "repeat it to mix sources; each source's held-out part (by file, or by query) stays unseen")
         p.add_argument("--from", dest="init_from", help=f"--data: the model to start from (default "
                        f"{DEFAULT_START[recipe]})")
         add_config_args(p, DualEncoderRun, base=_train_base(recipe))

@@ -26,17 +26,13 @@ import threading
 from pathlib import Path
 
 from mmssl.eval.user_queries import DOWN, UP
+from mmssl.index.feedback_pairs import FEEDBACK_SUFFIX, feedback_path
 
-FEEDBACK_SUFFIX = ".feedback.jsonl"
+__all__ = ["FEEDBACK_SUFFIX", "FeedbackLog", "LABELS", "feedback_path"]
+
 LABELS = (UP, DOWN)
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
-
-
-def feedback_path(index_folder: str | Path) -> Path:
-    """``indexes/NAME`` -> ``indexes/NAME.feedback.jsonl`` (beside the index, so rebuilds keep it)."""
-    folder = Path(index_folder)
-    return folder.parent / f"{folder.name}{FEEDBACK_SUFFIX}"
 
 
 def _thread_lock(path: Path) -> threading.Lock:

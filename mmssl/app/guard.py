@@ -7,8 +7,9 @@ in its own upload/cache folder (any upload, of any type). :class:`HttpGuard` nar
 * **files**: an indexed item of a loaded image index (real paths compared, symlinks resolved), or
   an image file (png/jpg/jpeg/webp) in Gradio's upload or cache folder (a user's own upload and
   the copies Gradio makes of result images); anything else is 403, whether it exists or not;
-* **uploads**: image file types only; anything else is deleted at once and answered 415 (the size
-  limit is Gradio's ``max_file_size``, answered 413);
+* **uploads**: image file types, and small UTF-8 queries files (``.tsv``, ``.jsonl``, at most
+  :data:`MAX_QUERIES_FILE_BYTES`: the Indexes tab's evaluation); anything else is deleted at once and
+  answered 415, a queries file too big 413 (every upload's limit is Gradio's ``max_file_size``, 413);
 * **login**: with a login configured, every route but the login page's own (the page shell, its
   assets, ``/login``, and ``/config`` which Gradio itself answers 401) needs the session cookie,
   websockets included.
@@ -30,6 +31,37 @@ PUBLIC_PATHS = {"/", "/login", "/login/", "/logout", "/favicon.ico", "/theme.css
                 "/gradio_api/startup-events"}  # launch() calls it before anyone logs in; it returns no data
 PUBLIC_PREFIXES = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
 UPLOAD_TYPES_TEXT = "PNG, JPEG or WebP images"
+QUERIES_EXTENSIONS = (".tsv", ".jsonl")
+MAX_QUERIES_FILE_BYTES = 1 << 20  # 1 MiB: ~10,000 queries; a queries file is read whole into memory
+
+
+class QueriesFileRefused(ValueError):
+    """An uploaded queries file that is too big or not UTF-8 text (the message says which, and the fix)."""
+
+    def __init__(self, message: str, status: int = 415):
+        super().__init__(message)
+        self.status = status
+
+
+def check_queries_file(path: str | Path, max_bytes: int = MAX_QUERIES_FILE_BYTES) -> str:
+    """The text of an uploaded queries file.
+
+    Raises:
+        QueriesFileRefused: not .tsv/.jsonl (415), over ``max_bytes`` (413), or not UTF-8 text (415).
+    """
+    path = Path(path)
+    if path.suffix.lower() not in QUERIES_EXTENSIONS:
+        raise QueriesFileRefused(f"{path.name}: a queries file is .tsv (query<TAB>expected) or .jsonl")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise QueriesFileRefused(f"{path.name} is {size / 1e6:.1f} MB; a queries file may be at most "
+                                 f"{max_bytes / 1e6:.1f} MB: split it, or run `python -m mmssl eval --index NAME "
+                                 "--queries FILE` from a shell", status=413)
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise QueriesFileRefused(f"{path.name} is not UTF-8 text (byte {e.start}); save it as UTF-8 and upload "
+                                 "it again") from None
 
 
 def gradio_temp_folders() -> list[str]:
@@ -41,6 +73,22 @@ def gradio_temp_folders() -> list[str]:
 
 def is_image_name(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
+
+
+def _refusal(path: str) -> QueriesFileRefused | None:
+    """Why an upload stored at ``path`` may not stay (None: it may)."""
+    if is_image_name(path):
+        return None
+    if os.path.splitext(path)[1].lower() not in QUERIES_EXTENSIONS:
+        return QueriesFileRefused(f"Only {UPLOAD_TYPES_TEXT}, or a .tsv / .jsonl queries file, can be uploaded here "
+                                  f"(not {os.path.basename(path)}).")
+    try:
+        check_queries_file(path)
+    except QueriesFileRefused as e:
+        return e
+    except OSError as e:
+        return QueriesFileRefused(f"{os.path.basename(path)} could not be read back ({e.strerror})")
+    return None
 
 
 class HttpGuard:
@@ -86,7 +134,8 @@ class HttpGuard:
         return is_image_name(real) and any(Path(folder) in Path(real).parents for folder in self.temp_folders)
 
     async def _upload(self, scope, receive, send):
-        """Let Gradio store the upload, then refuse (and delete) any file that is not an image type."""
+        """Let Gradio store the upload, then refuse (and delete) any file that is not an image type or a
+        small UTF-8 queries file."""
         held: list[dict] = []
 
         async def hold(message):
@@ -100,13 +149,12 @@ class HttpGuard:
                 stored = json.loads(body)
             except ValueError:
                 stored = []
-            refused = [p for p in stored if isinstance(p, str) and not is_image_name(p)]
-            if refused:
+            refusals = [r for r in (_refusal(p) for p in stored if isinstance(p, str)) if r is not None]
+            if refusals:
                 for p in stored:
                     if isinstance(p, str):
                         Path(p).unlink(missing_ok=True)
-                names = ", ".join(os.path.basename(p) for p in refused)
-                return await _plain(send, 415, f"Only {UPLOAD_TYPES_TEXT} can be uploaded here (not {names}).")
+                return await _plain(send, refusals[0].status, " ".join(str(r) for r in refusals))
         for message in held:
             await send(message)
 

@@ -34,6 +34,7 @@ class Step:
     label: str
     run: StepFn
     ready: str = ""
+    unit: str = "items"  # what done / total count ("steps" for a fine-tune)
 
 
 @dataclass
@@ -50,11 +51,13 @@ class BuildJob:
     rate: float | None = None  # items/s of the current step
     searchable: str = ""  # the last stage that is in place
     message: str = ""
+    unit: str = "items"  # of the current step
     _counting_since: float | None = field(default=None, repr=False)
     _counted_from: int = field(default=0, repr=False)
 
     def begin(self, step: Step) -> None:
         self.state, self.current, self.done, self.total, self.rate = "running", step.label, 0, None, None
+        self.unit = step.unit
         self._counting_since, self._counted_from = None, 0
 
     def report(self, done: int, total: int | None) -> None:
@@ -73,6 +76,11 @@ class BuildJob:
             return None
         return max(0.0, (self.total - self.done) / self.rate)
 
+    def row(self) -> dict:
+        """Its row in the Indexes tab's table of background jobs."""
+        return {"index": self.index, "tab": "Images" if self.kind == "image" else "Code",
+                "searchable now": self.searchable or "nothing yet", "status": self.summary()}
+
     def summary(self) -> str:
         """``building libraries 12,288 / 41,595 (61 items/s, about 8 min left)``, or the state."""
         if self.state == "failed":
@@ -82,7 +90,8 @@ class BuildJob:
         if self.state == "queued":
             return "waiting for the jobs before it"
         counts = f" {self.done:,} / {self.total:,}" if self.total else ""
-        speed = f"{self.rate:,.0f} items/s" if self.rate else ""
+        speed = f"{self.rate:,.0f} {self.unit}/s" if self.rate and self.rate >= 10 else \
+            (f"{self.rate:.2g} {self.unit}/s" if self.rate else "")
         eta = self.eta_seconds
         left = f"about {_minutes(eta)} left" if eta is not None else ""
         extra = ", ".join(part for part in (speed, left) if part)
@@ -154,8 +163,7 @@ class JobRunner:
 
     def rows(self) -> list[dict]:
         """One row per job for the Indexes tab."""
-        return [{"index": job.index, "tab": "Images" if job.kind == "image" else "Code",
-                 "searchable now": job.searchable or "nothing yet", "status": job.summary()} for job in self.jobs]
+        return [job.row() for job in self.jobs]
 
     def notice(self, kind: str) -> str:
         """A line for the Images or Code tab while one of its indexes builds ("" when none does)."""

@@ -182,6 +182,8 @@ class SearchService:
         self.query_vectors = QueryVectors()
         self.jobs = None  # the background builds' JobRunner (mmssl.app.jobs), when serve started one
         self.on_loaded: list = []  # callables(name) run after an index is (re)loaded, e.g. to serve its folders
+        self.retrains: list = []  # retrains started from the Indexes tab (mmssl.app.retrain.Retrain), oldest first
+        self._retrained_models: dict[str, object] = {}  # their new models, by path
 
     @classmethod
     def load(cls, config: AppConfig, models: dict | None = None) -> "SearchService":
@@ -220,7 +222,9 @@ class SearchService:
         try:
             folder = index_folder(name)
             manifest = read_manifest(folder)  # the manifest alone says which model, and how it encoded
-            model = with_encoding(self.model_for(KIND_FOR_MODEL[manifest.kind]), manifest.encoding)
+            # an index retrained from the page answers with its new model; the others with their kind's
+            own = self._retrained_models.get(manifest.model_path)
+            model = with_encoding(own or self.model_for(KIND_FOR_MODEL[manifest.kind]), manifest.encoding)
             loaded = LoadedIndex(label, load_index(folder, model), model)
             loaded.closeness = _closeness(loaded)
         except IndexNotFoundError:
@@ -617,6 +621,22 @@ class SearchService:
                 f"Saved 👎 for this result of “{query}”.") + \
             f" {loaded.name} has {counts['up']} 👍 and {counts['down']} 👎 on {counts['queries']} queries."
 
+    def queries_upload_text(self, path) -> str:
+        """The text of an uploaded queries file (.tsv/.jsonl, small, UTF-8: :func:`mmssl.app.guard.check_queries_file`).
+
+        Raises:
+            UserError: another file type, too big, or not UTF-8 (the message says which).
+        """
+        from mmssl.app.guard import QueriesFileRefused, check_queries_file
+
+        path = getattr(path, "name", path)  # a tempfile wrapper or a path
+        try:
+            return check_queries_file(path)
+        except QueriesFileRefused as e:
+            raise UserError(str(e)) from None
+        except OSError as e:
+            raise UserError(f"The uploaded file could not be read ({e.strerror}); upload it again.") from None
+
     def evaluate_own_queries(self, name: str, text: str | None = None, baselines: bool = True) -> dict:
         """The index's model and baselines on the user's queries (:mod:`mmssl.index.user_eval`): the
         pasted or uploaded ``text`` of a queries file, or (``text`` None or blank) the index's feedback.
@@ -647,6 +667,80 @@ class SearchService:
         if info["no_positive"]:
             results["notes"].append(f"{info['no_positive']} queries left out: every vote on them is down")
         return results
+
+    # ------------------------------------------------------------------ retraining from the UI
+
+    def _retrain_plan(self, name: str | None, new_name: str, steps) -> object:
+        """The checked :class:`~mmssl.app.retrain.RetrainPlan` (see :meth:`start_retrain`)."""
+        from mmssl.app.feedback import FeedbackLog, feedback_path
+        from mmssl.app.retrain import RetrainPlan
+
+        if not self.allowed_build_folders:
+            raise UserError("Retraining from the app is off: start the app with --allow-folder PATH to turn building "
+                            "on. From a shell: `python -m mmssl train clip --data feedback:INDEX` (code: `train code`), "
+                            "then `python -m mmssl index build NEW --model NEW_MODEL ...`.")
+        if any(r.job.state in ("queued", "running") for r in self.retrains):
+            raise UserError("A retrain is already running; wait for it to finish (progress below).")
+        loaded = self.indexes.get(name or "")
+        if loaded is None:
+            raise UserError(f"Choose a loaded index to retrain (one of: {', '.join(self.indexes) or 'none'}).")
+        new_name = (new_name or "").strip()
+        if not INDEX_NAME.fullmatch(new_name):
+            raise UserError("Name the new index: lowercase letters, digits, - and _ (up to 64), e.g. "
+                            f"{loaded.name}-v2.")
+        if new_name in self.indexes or new_name in self.problems or index_folder(new_name).exists():
+            raise UserError(f"There is already an index named {new_name!r}; retraining never replaces one: choose "
+                            "a new name.")
+        try:
+            steps = int(steps)
+        except (TypeError, ValueError):
+            steps = 0
+        if not 1 <= steps <= MAX_RETRAIN_STEPS:
+            raise UserError(f"The training steps must be a whole number from 1 to {MAX_RETRAIN_STEPS}.")
+        start = Path(str(loaded.model.path))
+        if not (start / "config.json").is_file():
+            raise UserError(f"{loaded.name}'s model ({start}) is not one mmssl trained (an outside model cannot be "
+                            "fine-tuned here); index with models/clip-default or models/code-default first.")
+        new_model = start.parent / f"{start.name}-{new_name}"
+        if new_model.exists():
+            raise UserError(f"A model folder {new_model} exists already; choose another name for the new index.")
+        if not FeedbackLog(feedback_path(loaded.index.folder)).counts()["up"]:
+            raise UserError(f"{loaded.name} has no 👍 votes yet: rate good results of your searches with 👍 first "
+                            "(a share of the voted queries is held out to measure the new model).")
+        return RetrainPlan(loaded.name, Path(loaded.index.folder), new_name, start, new_model, steps,
+                           kind=loaded.kind)
+
+    def start_retrain(self, name: str | None, new_name: str, steps=50):
+        """Fine-tune ``name``'s model on its 👍 votes, index its items with the new model as ``new_name``
+        and compare both on the held-out votes, in a background job; returns the
+        :class:`~mmssl.app.retrain.Retrain` (its ``job`` has the progress, ``comparison`` the result).
+        The new index is loaded (searchable) when it is built; the old model and index stay.
+
+        Raises:
+            UserError: building is off, a retrain runs, an unknown index, a taken or bad new name, bad
+                steps, an outside model, or no 👍 votes.
+        """
+        from mmssl.app.retrain import Retrain
+
+        retrain = Retrain(self._retrain_plan(name, new_name, steps), on_indexed=self._load_retrained)
+        self.retrains.append(retrain)
+        retrain.runner(log=log.info).start()
+        return retrain
+
+    def _load_retrained(self, plan) -> None:
+        """Load a retrained model and the index built with it (searchable from now on)."""
+        from mmssl.model import load_model
+
+        self._retrained_models[str(plan.new_model)] = load_model(plan.new_model)
+        if self.open_index(plan.new_index) is None:
+            raise RuntimeError(self.problems.get(plan.new_index, f"{plan.new_index} could not be loaded"))
+
+    def latest_retrain(self):
+        """The last retrain started from the Indexes tab, or None."""
+        return self.retrains[-1] if self.retrains else None
+
+
+MAX_RETRAIN_STEPS = 1000
 
 
 @dataclass

@@ -9,7 +9,8 @@ near-duplicates), ``/more_images`` and ``/more_code`` (the next page of the sess
 ``/search_code`` (query, k, index, package, module, path glob, "any"/"function"/"method", exclude tests,
 "hybrid"/"dense"/"lexical"), ``/indexes``, ``/build_index``, ``/refresh_index``, ``/rate_image_up`` and
 ``/rate_code_down`` (and the other two: index, query, result position), ``/evaluate_queries``
-(index, queries text, baselines).
+(index, queries text, baselines, optional uploaded .tsv/.jsonl file), ``/retrain`` (index, new index name,
+steps), ``/retrain_progress`` and ``/switch_to_retrained``.
 """
 
 from __future__ import annotations
@@ -397,6 +398,7 @@ def indexes_tab(service: SearchService, image_index: gr.Dropdown, code_index: gr
                     "models/clip-default --images FOLDER` (or `--model models/code-default --project "
                     "FOLDER`), then `python -m mmssl serve --index NAME`.")
     evaluation_section(service, table)
+    retrain_section(service, table, image_index, code_index)
     return table
 
 
@@ -464,9 +466,12 @@ def evaluation_section(service: SearchService, table: gr.Dataframe) -> None:
         eval_index = gr.Dropdown(names, value=names[0] if names else None, label="index", allow_custom_value=True,
                                  elem_id="eval-index")
         baselines = gr.Checkbox(True, label="baselines", info="BM25, random, MiniLM zero-shot (code)")
-    # pasted, not uploaded: the server accepts image uploads only (mmssl.app.guard)
-    pasted = gr.Textbox(label="your queries (paste a TSV or JSONL file's lines)", lines=4, placeholder="a red fire truck\tvehicles/fire_truck.png",
-                        elem_id="eval-text")
+    with gr.Row():
+        pasted = gr.Textbox(label="your queries (paste a TSV or JSONL file's lines)", lines=4, scale=3,
+                            placeholder="a red fire truck\tvehicles/fire_truck.png", elem_id="eval-text")
+        # the guard (mmssl.app.guard) lets through images and small UTF-8 .tsv/.jsonl files only
+        uploaded = gr.File(label="…or upload a .tsv / .jsonl file (up to 1 MB)", file_types=[".tsv", ".jsonl"],
+                           type="filepath", scale=2, elem_id="eval-file")
     run = gr.Button("Evaluate", variant="primary", elem_id="eval-run")
     status = gr.Markdown(elem_id="eval-status")
     results_table = gr.Dataframe(headers=EVAL_COLUMNS, label="your queries", interactive=False, wrap=True,
@@ -474,13 +479,94 @@ def evaluation_section(service: SearchService, table: gr.Dataframe) -> None:
     chart = gr.HTML(elem_id="eval-chart")
 
     @friendly((MESSAGE, gr.update(), ""))
-    def evaluate(index_name, text, with_baselines=True, progress=gr.Progress()):
+    def evaluate(index_name, text, with_baselines=True, upload=None, progress=gr.Progress()):
+        if upload:
+            if text and text.strip():
+                raise UserError("Paste queries or upload a file, not both: clear one of them.")
+            text = service.queries_upload_text(upload)
         results = service.evaluate_own_queries(_choice(index_name), text, bool(with_baselines))
         return eval_summary(results), eval_rows(results), bar_chart_html(results)
 
-    run.click(evaluate, [eval_index, pasted, baselines], [status, results_table, chart],
+    run.click(evaluate, [eval_index, pasted, baselines, uploaded], [status, results_table, chart],
               api_name="evaluate_queries")
     table.change(lambda: gr.update(choices=list(service.indexes)), None, eval_index, api_name=False)
+
+
+RETRAIN_POLL_SECONDS = 1.0
+
+
+def retrain_section(service: SearchService, table: gr.Dataframe, image_index: gr.Dropdown,
+                    code_index: gr.Dropdown) -> None:
+    """Retrain an index's model on its 👍 votes in the background (progress, then old vs new on the held-out
+    votes); the new model indexes the same items as a new index, and the user chooses to switch to it."""
+    from mmssl.app.eval_view import EVAL_COLUMNS, bar_chart_html, eval_rows
+
+    gr.Markdown("### Retrain on your votes\nFine-tunes the index's model on its 👍 pairs (👎 are kept out), "
+                "indexes the same items with the new model under a new name, and compares old and new on the "
+                "voted queries held out of training. Nothing is replaced: switch when the numbers say so.")
+    if not service.allowed_build_folders:
+        gr.Markdown("Retraining from the app is off: start it with `--allow-folder PATH` (building on). From a "
+                    "shell: `python -m mmssl train clip --data feedback:INDEX` (or `train code`), then "
+                    "`python -m mmssl index build NEW --model NEW_MODEL ...`.", elem_id="retrain-off")
+        return
+    with gr.Row():
+        names = list(service.indexes)
+        source = gr.Dropdown(names, value=names[0] if names else None, label="index whose votes train",
+                             allow_custom_value=True, elem_id="retrain-index")
+        new_name = gr.Textbox(label="new index name", placeholder="my-photos-v2", max_lines=1,
+                              elem_id="retrain-name")
+        steps = raw_when_invalid(gr.Number(50, label="training steps", precision=0, minimum=1,
+                                           elem_id="retrain-steps"))
+    start = gr.Button("Retrain", variant="primary", elem_id="retrain-run")
+    status = gr.Markdown(elem_id="retrain-status")
+    progress = gr.Dataframe(headers=JOB_COLUMNS, label="retrain", interactive=False, wrap=True,
+                            elem_id="retrain-jobs")
+    results = gr.Dataframe(headers=EVAL_COLUMNS, label="old and new model", interactive=False, wrap=True,
+                           elem_id="retrain-table")
+    chart = gr.HTML(elem_id="retrain-chart")
+    switch = gr.Button("Search with the new index", visible=False, elem_id="retrain-switch")
+    timer = gr.Timer(RETRAIN_POLL_SECONDS, active=False)
+
+    @friendly((MESSAGE, gr.update()))
+    def begin(name, new, step_count):
+        retrain = service.start_retrain(_choice(name), new, step_count)
+        return (f"Retraining **{retrain.plan.index}** into **{retrain.plan.new_index}** "
+                f"({retrain.plan.steps} steps, new model {retrain.plan.new_model}).", gr.Timer(active=True))
+
+    def poll():
+        retrain = service.latest_retrain()
+        if retrain is None:
+            return "", [], [], "", gr.update(visible=False), gr.Timer(active=False), gr.update(), gr.update(), \
+                gr.update()
+        job, plan = retrain.job, retrain.plan
+        rows = [[job.row()[c] for c in JOB_COLUMNS]]
+        running = job.state in ("queued", "running")
+        done = job.state == "done" and retrain.comparison is not None
+        text = (cards.message(f"Retrain failed: {job.message}") if job.state == "failed" else
+                f"Retraining **{plan.index}** into **{plan.new_index}**: {job.summary()}.")
+        if done:
+            before, after = retrain.comparison["rows"]
+            text = (f"**{plan.new_index}** is ready. MRR {before['mrr']:.3f} → {after['mrr']:.3f} on "
+                    f"{retrain.comparison['num_queries']} voted queries "
+                    f"({'; '.join(retrain.comparison['notes'])}). The old index and model stay; switch if you "
+                    "like the new one.")
+        return (text, rows, eval_rows(retrain.comparison) if done else [],
+                bar_chart_html(retrain.comparison) if done else "", gr.update(visible=done),
+                gr.Timer(active=running), _table(service), _names_update(service, "image"),
+                _names_update(service, "code"))
+
+    def switch_to():
+        retrain = service.latest_retrain()
+        if retrain is None or retrain.comparison is None:
+            return gr.update(), gr.update()
+        chosen = gr.update(choices=service.names(retrain.plan.kind), value=retrain.plan.new_index, visible=True)
+        return (chosen, gr.update()) if retrain.plan.kind == "image" else (gr.update(), chosen)
+
+    start.click(begin, [source, new_name, steps], [status, timer], api_name="retrain")
+    timer.tick(poll, None, [status, progress, results, chart, switch, timer, table, image_index, code_index],
+               api_name="retrain_progress")
+    switch.click(switch_to, None, [image_index, code_index], api_name="switch_to_retrained")
+    table.change(lambda: gr.update(choices=list(service.indexes)), None, source, api_name=False)
 
 
 def _missing_banner(service: SearchService, kind: str, elem_id: str) -> tuple[gr.Markdown, gr.Markdown]:

@@ -92,6 +92,9 @@ class DualEncoderRun:
     subset_seed: int | None = None  # with limit: a seeded uniform sample of each corpus instead of its first rows
     evaluate: bool = True  # evaluate on the test split after training and record it in the manifest
     pretrain: PretrainStage = field(default_factory=PretrainStage)  # image-text: pretrain the image tower first
+    # a model folder (save_dual_encoder) whose every weight, projections and temperature included, starts the run
+    # (fine-tuning on the user's data, mmssl.recipes.finetune); ``model`` is then that folder's config
+    start_from: str | None = None
 
 
 def code_run_defaults() -> DualEncoderRun:
@@ -198,13 +201,19 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
             run, image_side["pretrain"] = pretrain_image_tower(run, records, images)
             seed_everything(run.train.seed)  # the dual encoder starts from the same seed as one from scratch
     world = init_distributed(resolve_device(run.train.device))
-    # every rank must use the same vocabulary, and WordPiece training is not reproducible across processes
-    tokenizer = broadcast_object(_code_tokenizer(run, records) if world.rank == 0 else None)
-    # only towers without a tokenizer of their own get the new one: a tower from a pretrained checkpoint
-    # keeps the vocabulary its weights were trained with
-    query_tokenizer, item_tokenizer = (tokenizer if needs_code_tokenizer(getattr(run.model, side)) else None
-                                       for side in ("query", "item"))
-    model = build_dual_encoder(run.model, query_tokenizer, item_tokenizer)
+    if run.start_from:  # the saved model's towers keep their tokenizers; its config is the run's model
+        from mmssl.encoders import load_dual_encoder
+
+        model = load_dual_encoder(run.start_from)
+        run = replace(run, model=model.config)
+    else:
+        # every rank must use the same vocabulary, and WordPiece training is not reproducible across processes
+        tokenizer = broadcast_object(_code_tokenizer(run, records) if world.rank == 0 else None)
+        # only towers without a tokenizer of their own get the new one: a tower from a pretrained checkpoint
+        # keeps the vocabulary its weights were trained with
+        query_tokenizer, item_tokenizer = (tokenizer if needs_code_tokenizer(getattr(run.model, side)) else None
+                                           for side in ("query", "item"))
+        model = build_dual_encoder(run.model, query_tokenizer, item_tokenizer)
     with main_process_first():  # under torchrun rank 0 fills the feature caches, then the others read them
         dataset, collate, files = build_training_set(run, model, records, images)
     trainer = Trainer(run.train, model, dataset, collate_fn=collate,
@@ -224,6 +233,7 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
     output = save_dual_encoder(model, run.output, run.model)
     manifest = {
         "task": run.task,
+        **({"started_from": run.start_from} if run.start_from else {}),
         "command": " ".join(command if command is not None else sys.argv),
         "seed": run.train.seed,
         "corpora": run.corpora,

@@ -44,7 +44,7 @@ def test_a_search_answers_from_the_built_stage_while_the_rest_builds(app_root, t
                        log=lambda line: None)
     service.jobs = runner.start()
     deadline = time.monotonic() + 60
-    while job.searchable != "textkit" and time.monotonic() < deadline:
+    while (job.searchable, job.current) != ("textkit", "all") and time.monotonic() < deadline:  # stage 2 began
         time.sleep(0.05)
     assert job.searchable == "textkit" and job.state == "running" and job.current == "all"
     assert "is building in the background" in runner.notice("code") and "searching textkit" in runner.notice("code")

@@ -2,19 +2,15 @@
 into a new folder, and measure it against its start on the folder's held-out part (the user's own
 evaluation path: an index of the held-out images and ``evaluate_index_queries``)."""
 
-import csv
 import hashlib
-import inspect
 import json
-import shutil
 
 import pytest
+from own_data import emoji_folder, stdlib_project
 from tiny_models import save_tiny_image_model
 
 from mmssl.cli import main
-from mmssl.data import emoji
 from mmssl.data.corpus import load_corpus
-from mmssl.data.splits import SPLITS
 from mmssl.data.user import DataSpec, DataSpecError, user_corpus
 from mmssl.eval.user_queries import UserQuery
 from mmssl.index import build_index, image_corpus_items
@@ -25,17 +21,7 @@ from mmssl.model import load_model
 @pytest.fixture(scope="module")
 def captioned_folder(tmp_path_factory):
     """50 real emoji PNGs with their CLDR names in captions.csv."""
-    root = tmp_path_factory.mktemp("own-data")
-    emoji.build(root / "emoji", limit=60)
-    folder = root / "photos"
-    folder.mkdir()
-    rows = [(r["image"], r["text"]) for split in SPLITS for r in load_corpus("emoji", split, root / "emoji")][:50]
-    for path, _ in rows:
-        shutil.copy(path, folder)
-    with open(folder / "captions.csv", "w", newline="") as f:
-        csv.writer(f).writerows([("file", "caption"), *((path.rsplit("/", 1)[1], text) for path, text in rows)])
-    assert len(list(folder.glob("*.png"))) == 50
-    return folder
+    return emoji_folder(tmp_path_factory.mktemp("own-data"))[0]
 
 
 def held_out_mrr(model_path, corpus, corpus_dir, index_folder):
@@ -64,6 +50,7 @@ def test_fine_tuning_on_a_captioned_folder_beats_its_start_on_the_held_out_part(
     assert digest(start) == before  # the old model stays as it was
     manifest = json.loads((output / "manifest.json").read_text())
     assert manifest["started_from"] == str(start.resolve()) and manifest["steps"] == 25
+    assert manifest["run"]["start_from"] == str(start.resolve()) and manifest["data_hash"]  # the one recipe ran
     corpus = DataSpec.parse(f"folder:{captioned_folder}").corpus_name
     corpus_dir = tmp_path / "data" / "corpora" / corpus
     counts = {s: sum(1 for _ in open(corpus_dir / f"{s}.jsonl")) for s in ("train", "valid", "test")}
@@ -75,10 +62,7 @@ def test_fine_tuning_on_a_captioned_folder_beats_its_start_on_the_held_out_part(
 
 
 def test_a_project_becomes_documented_pairs_split_by_file(tmp_path):
-    project = tmp_path / "proj"
-    project.mkdir()
-    for name in ("textwrap", "shlex", "fnmatch", "posixpath", "base64", "calendar"):
-        shutil.copy(inspect.getsourcefile(__import__(name)), project / f"{name}.py")
+    project = stdlib_project(tmp_path / "proj", ("textwrap", "shlex", "fnmatch", "posixpath", "base64", "calendar"))
     name, report = user_corpus(f"project:{project}", tmp_path / "data")
     splits = {}
     for split in ("train", "valid", "test"):
@@ -101,10 +85,7 @@ def test_fine_tuning_a_code_model_on_a_project(tmp_path, monkeypatch):
     from tiny_models import save_tiny_code_model
 
     monkeypatch.setenv("MMSSL_DATA_DIR", str(tmp_path / "data"))
-    project = tmp_path / "proj"
-    project.mkdir()
-    for name in ("textwrap", "shlex", "posixpath", "base64", "calendar"):
-        shutil.copy(inspect.getsourcefile(__import__(name)), project / f"{name}.py")
+    project = stdlib_project(tmp_path / "proj", ("textwrap", "shlex", "posixpath", "base64", "calendar"))
     start = save_tiny_code_model(tmp_path / "code-tiny")
     assert main(["train", "code", "--data", f"project:{project}", "--from", str(start), "--train.max-steps", "8",
                  "--train.batch-size", "8", "--train.device", "cpu", "--train.progress", "false"]) == 0
