@@ -88,11 +88,14 @@ def arm_run(arm: str, seed: int, args):
     """The DualEncoderRun of one arm and seed, its steps set from the budget and the measured rates."""
     from mmssl.recipes.dual_encoder import DualEncoderRun, PretrainStage
 
-    run = DualEncoderRun(corpora=CORPORA, evaluate=False)
+    run = DualEncoderRun(corpora=CORPORA, evaluate=False, limit=args.limit)
     folder = Path(args.runs_dir) / f"{arm}-s{seed}"
     run.output = str(folder / "model")
     pretrain_s = args.budget_s * args.pretrain_share if arm == "pretrained" else 0.0
     run.train.run_dir, run.train.seed, run.train.progress = str(folder / "run"), seed, False
+    run.train.source_shares = [s for s in args.source_shares.split(",") if s]
+    if args.time_budget:
+        return time_budget_run(run, arm, pretrain_s, folder, args)
     run.train.max_steps = max(1, round((args.budget_s - pretrain_s) * args.dual_steps_per_s))
     run.train.warmup_steps = max(1, round(args.warmup_share * run.train.max_steps))
     run.train.checkpoint_every = run.train.max_steps
@@ -102,6 +105,23 @@ def arm_run(arm: str, seed: int, args):
                                      warmup_steps=max(1, round(args.warmup_share * steps)),
                                      run_dir=str(folder / "pretrain"))
     return run
+
+
+def time_budget_run(run, arm: str, pretrain_s: float, folder: Path, args):
+    """``run`` with each stage stopped by seconds (``train.max_seconds``), not steps: its steps are a cap only."""
+    from mmssl.recipes.dual_encoder import PretrainStage
+
+    run.train.max_steps, run.train.max_seconds = MAX_STEPS, args.budget_s - pretrain_s
+    run.train.warmup_steps, run.train.checkpoint_every, run.train.log_every = args.warmup_steps, 100, 25
+    run.train.resume = True  # a killed arm continues from its last checkpoint
+    if arm == "pretrained":
+        run.pretrain = PretrainStage(steps=MAX_STEPS, max_seconds=pretrain_s, batch_size=args.pretrain_batch_size,
+                                     lr=args.pretrain_lr, warmup_steps=args.pretrain_warmup_steps,
+                                     run_dir=str(folder / "pretrain"))
+    return run
+
+
+MAX_STEPS = 1_000_000  # a cap the time budget always reaches first
 
 
 def train_arm(arm: str, seed: int, args) -> dict:
@@ -119,8 +139,9 @@ def train_arm(arm: str, seed: int, args) -> dict:
     eval_start = time.perf_counter()
     scores = score_model(folder, ("valid", "test", "unseen"))
     pretrain = manifest.get("pretrain")
-    record = {"arm": arm, "seed": seed, "model": str(folder), "dual_steps": run.train.max_steps,
-              "dual_seconds": round(manifest["train_minutes"] * 60, 1),
+    record = {"arm": arm, "seed": seed, "model": str(folder), "dual_steps": manifest["steps"],
+              "dual_seconds": manifest["train_seconds"], "dual_max_seconds": run.train.max_seconds,
+              "pretrain_max_seconds": run.pretrain.max_seconds, "source_shares": run.train.source_shares,
               "pretrain_steps": pretrain["steps"] if pretrain else 0,
               "pretrain_seconds": pretrain["seconds"] if pretrain else 0.0,
               "wall_seconds_with_data": round(wall, 1), "eval_seconds": round(time.perf_counter() - eval_start, 1),
@@ -192,6 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pretrain-batch-size", type=int, default=64)
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--warmup-share", type=float, default=0.1, help="warm-up steps as a share of each stage")
+    parser.add_argument("--time-budget", action="store_true",
+                        help="stop each stage by its seconds (train.max_seconds) instead of steps from the rates")
+    parser.add_argument("--warmup-steps", type=int, default=100, help="--time-budget: dual-encoder warm-up steps")
+    parser.add_argument("--pretrain-warmup-steps", type=int, default=20, help="--time-budget: pretraining warm-up")
+    parser.add_argument("--source-shares", default="",
+                        help="corpus shares of each batch, both stages, e.g. emoji=0.15,clipart=0.12 (train.source_shares)")
+    parser.add_argument("--limit", type=int, default=None, help="pairs per corpus (a quick check of the script)")
     parser.add_argument("--runs-dir", default=str(ROOT / "runs" / "bench-image-text"))
     parser.add_argument("--old", default="/tmp/clip-old", help="the previous release (a copy of models/clip-default)")
     parser.add_argument("--new", default=str(ROOT / "models" / "clip-default"))
