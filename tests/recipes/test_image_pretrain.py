@@ -146,6 +146,12 @@ def test_train_clip_flags_set_the_pretraining_stage():
     run = resolve_config(DualEncoderRun, build_parser(argv).parse_args(argv), base=DualEncoderRun())
     assert (run.pretrain.steps, run.pretrain.multiview, run.pretrain.method) == (150, False, "moco")
     assert DualEncoderRun().pretrain.steps == 0  # the default recipe trains from scratch
+    argv = ["train", "clip", "--train.max-seconds", "1860", "--pretrain.max-seconds", "620",
+            "--train.source-shares", "emoji=0.16,clipart=0.12"]
+    run = resolve_config(DualEncoderRun, build_parser(argv).parse_args(argv), base=DualEncoderRun())
+    assert (run.train.max_seconds, run.pretrain.max_seconds) == (1860.0, 620.0)
+    assert run.train.source_shares == ["emoji=0.16", "clipart=0.12"]
+    assert DualEncoderRun().train.max_seconds == 0 and DualEncoderRun().train.source_shares == []
 
 
 def test_labelled_views_keep_the_given_images_aligned_with_their_records():
