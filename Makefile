@@ -65,8 +65,13 @@ data-large: $(STAMP)
 
 # Retrain the release models with their default recipes on 2 cores: CLIP ~13 min; code ~15 min of
 # training after a one-time ~25 min pass that caches MiniLM's frozen-layer states (data/cache/features).
+# CLIP_ARGS adds flags to the CLIP recipe (empty: the release recipe, the four small corpora); the six-corpus
+# recipe of bench/image_text.py's long arms needs `make data-large` first, e.g.
+#   make models CLIP_ARGS="--corpora emoji,clipart,stamps,game-icons,iconsets,emoji-artworks \
+#     --train.source-shares emoji=0.16,clipart=0.12,game-icons=0.12,stamps=0.04 --train.max-seconds 1860"
+CLIP_ARGS ?=
 models: data
-	$(PY) scripts/train_clip.py
+	$(PY) scripts/train_clip.py $(CLIP_ARGS)
 	$(PY) scripts/train_code.py
 
 # Serves the search app at once; the default indexes that are missing (and the corpora they need) build

@@ -7,13 +7,19 @@ vs with mmssl's own pretraining at equal optimisation time (3 seeds, mean ± sd)
     python bench/image_text.py --train                # (re)run scratch vs pretrained first (resumable)
     python bench/image_text.py --train --budget-s 420 --pretrain-share 0.36 --seeds 0,1,2 \\
         --dual-steps-per-s 0.80 --pretrain-steps-per-s 0.45
+    python bench/image_text.py --train --time-budget --budget-s 1860 --pretrain-share 0.3333 --seeds 0 \
+        --source-shares emoji=0.16,clipart=0.12,game-icons=0.12,stamps=0.04 \
+        --runs-dir runs/bench-image-text-long    # the long arms: each stage stopped by seconds, fixed corpus shares
 
 Equal compute: every run gets ``--budget-s`` seconds of optimisation, turned into steps from the step rates
 measured on this machine (``--*-steps-per-s``); the scratch arm spends it all on the dual encoder, the
 pretrained arm ``--pretrain-share`` of it on pretraining the image tower (SimCLR on multiview pairs: one
 concept in two artworks or icon sets, each augmented) and the rest on the same dual encoder. Each run writes
 its JSON (steps, seconds actually spent, metrics) to ``--runs-dir``; the table reads them back. All numbers
-come from :func:`mmssl.eval.evaluate.evaluate_image`. Writes ``bench/results/image_text.json``.
+come from :func:`mmssl.eval.evaluate.evaluate_image`. With ``--time-budget`` each stage stops by its seconds
+(``train.max_seconds``) instead of steps from the rates, and ``--source-shares`` fixes each corpus's share of
+the batches in both stages; the table shows these long arms (``--long-runs-dir``, one seed each) beside the
+3-seed short ones. Writes ``bench/results/image_text.json``.
 """
 
 from __future__ import annotations
@@ -88,11 +94,14 @@ def arm_run(arm: str, seed: int, args):
     """The DualEncoderRun of one arm and seed, its steps set from the budget and the measured rates."""
     from mmssl.recipes.dual_encoder import DualEncoderRun, PretrainStage
 
-    run = DualEncoderRun(corpora=CORPORA, evaluate=False)
+    run = DualEncoderRun(corpora=CORPORA, evaluate=False, limit=args.limit)
     folder = Path(args.runs_dir) / f"{arm}-s{seed}"
     run.output = str(folder / "model")
     pretrain_s = args.budget_s * args.pretrain_share if arm == "pretrained" else 0.0
     run.train.run_dir, run.train.seed, run.train.progress = str(folder / "run"), seed, False
+    run.train.source_shares = [s for s in args.source_shares.split(",") if s]
+    if args.time_budget:
+        return time_budget_run(run, arm, pretrain_s, folder, args)
     run.train.max_steps = max(1, round((args.budget_s - pretrain_s) * args.dual_steps_per_s))
     run.train.warmup_steps = max(1, round(args.warmup_share * run.train.max_steps))
     run.train.checkpoint_every = run.train.max_steps
@@ -102,6 +111,23 @@ def arm_run(arm: str, seed: int, args):
                                      warmup_steps=max(1, round(args.warmup_share * steps)),
                                      run_dir=str(folder / "pretrain"))
     return run
+
+
+def time_budget_run(run, arm: str, pretrain_s: float, folder: Path, args):
+    """``run`` with each stage stopped by seconds (``train.max_seconds``), not steps: its steps are a cap only."""
+    from mmssl.recipes.dual_encoder import PretrainStage
+
+    run.train.max_steps, run.train.max_seconds = MAX_STEPS, args.budget_s - pretrain_s
+    run.train.warmup_steps, run.train.checkpoint_every, run.train.log_every = args.warmup_steps, 100, 25
+    run.train.resume = True  # a killed arm continues from its last checkpoint
+    if arm == "pretrained":
+        run.pretrain = PretrainStage(steps=MAX_STEPS, max_seconds=pretrain_s, batch_size=args.pretrain_batch_size,
+                                     lr=args.pretrain_lr, warmup_steps=args.pretrain_warmup_steps,
+                                     run_dir=str(folder / "pretrain"))
+    return run
+
+
+MAX_STEPS = 1_000_000  # a cap the time budget always reaches first
 
 
 def train_arm(arm: str, seed: int, args) -> dict:
@@ -119,8 +145,9 @@ def train_arm(arm: str, seed: int, args) -> dict:
     eval_start = time.perf_counter()
     scores = score_model(folder, ("valid", "test", "unseen"))
     pretrain = manifest.get("pretrain")
-    record = {"arm": arm, "seed": seed, "model": str(folder), "dual_steps": run.train.max_steps,
-              "dual_seconds": round(manifest["train_minutes"] * 60, 1),
+    record = {"arm": arm, "seed": seed, "model": str(folder), "dual_steps": manifest["steps"],
+              "dual_seconds": manifest["train_seconds"], "dual_max_seconds": run.train.max_seconds,
+              "pretrain_max_seconds": run.pretrain.max_seconds, "source_shares": run.train.source_shares,
               "pretrain_steps": pretrain["steps"] if pretrain else 0,
               "pretrain_seconds": pretrain["seconds"] if pretrain else 0.0,
               "wall_seconds_with_data": round(wall, 1), "eval_seconds": round(time.perf_counter() - eval_start, 1),
@@ -159,6 +186,13 @@ def arm_summary(runs: list[dict], arm: str) -> dict:
             "dual_steps": chosen[0]["dual_steps"], "pretrain_steps": chosen[0]["pretrain_steps"]}
 
 
+def long_models(runs: list[dict]) -> dict[str, dict]:
+    """The table's rows of each long run (one seed an arm: its own numbers, no sd), named by arm, seed and
+    minutes of optimisation."""
+    return {f"{r['arm']} (long, seed {r['seed']}, {r['optimisation_seconds'] / 60:.0f} min)": r["rows"]
+            for r in sorted(runs, key=lambda r: (ARMS.index(r["arm"]), r["seed"]))}
+
+
 # ---------------------------------------------------------------------------------------------
 # table
 
@@ -181,7 +215,7 @@ def format_table(models: dict[str, dict]) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train", action="store_true", help="run the scratch and pretrained arms first (resumable)")
     parser.add_argument("--seeds", default="0,1,2")
@@ -192,11 +226,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pretrain-batch-size", type=int, default=64)
     parser.add_argument("--pretrain-lr", type=float, default=1e-3)
     parser.add_argument("--warmup-share", type=float, default=0.1, help="warm-up steps as a share of each stage")
+    parser.add_argument("--time-budget", action="store_true",
+                        help="stop each stage by its seconds (train.max_seconds) instead of steps from the rates")
+    parser.add_argument("--warmup-steps", type=int, default=100, help="--time-budget: dual-encoder warm-up steps")
+    parser.add_argument("--pretrain-warmup-steps", type=int, default=20, help="--time-budget: pretraining warm-up")
+    parser.add_argument("--source-shares", default="",
+                        help="corpus shares of each batch, both stages, e.g. emoji=0.15,clipart=0.12 (train.source_shares)")
+    parser.add_argument("--limit", type=int, default=None, help="pairs per corpus (a quick check of the script)")
     parser.add_argument("--runs-dir", default=str(ROOT / "runs" / "bench-image-text"))
+    parser.add_argument("--long-runs-dir", default=str(ROOT / "runs" / "bench-image-text-long"),
+                        help="the long arms (--time-budget, one seed each), read into the table beside --runs-dir")
     parser.add_argument("--old", default="/tmp/clip-old", help="the previous release (a copy of models/clip-default)")
     parser.add_argument("--new", default=str(ROOT / "models" / "clip-default"))
     parser.add_argument("--output", default=str(RESULTS / "image_text.json"))
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     started = time.perf_counter()
     seeds = [int(s) for s in args.seeds.split(",") if s]
     if args.train:
@@ -221,11 +268,15 @@ def main(argv: list[str] | None = None) -> int:
     for arm, summary in summaries.items():
         if summary:
             models[f"{arm} (mean±sd, {len(summary['seeds'])} seeds)"] = summary["rows"]
+    long_runs = [] if Path(args.long_runs_dir).resolve() == Path(args.runs_dir).resolve() \
+        else saved_runs(Path(args.long_runs_dir))
+    models.update(long_models(long_runs))
     print(format_table(models))
     write_json(Path(args.output), {"task": "text-to-image recall on held-out concepts (test) and the unseen-style row",
                                    "seconds": round(time.perf_counter() - started, 1), "releases": releases,
                                    "equal_compute": {"budget_s": args.budget_s, "pretrain_share": args.pretrain_share,
                                                      "arms": summaries, "runs": runs},
+                                   "equal_compute_long": {"runs_dir": str(args.long_runs_dir), "runs": long_runs},
                                    "models": models}, indent=2)
     return 0
 

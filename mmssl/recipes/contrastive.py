@@ -2,7 +2,7 @@
 
 ``python -m mmssl contrastive simclr --encoder.name resnet-tiny-64`` (or
 ``scripts/pretrain_contrastive.py simclr ...``) runs :func:`pretrain_contrastive`. The run folder
-(``train.run_dir``) holds ``fit.json`` (steps and seconds of the last call), ``checkpoints/`` (each ``model.safetensors`` has the tower under
+(``train.run_dir``) holds ``fit.json`` (steps and seconds of the last call and of the whole run), ``checkpoints/`` (each ``model.safetensors`` has the tower under
 ``encoder.*``, and ``state.json`` names it in ``extra_config.encoder``), the resolved configs,
 metrics and curves, ``clusters.jsonl`` for the clustering methods, and ``tokenizer.json`` for code
 towers. Initialise a dual-encoder tower from it with ``TowerConfig(name=..., pretrained=<run dir>)``.
@@ -159,7 +159,9 @@ def build_view_dataset(run: ContrastiveRun, method_view_kind: str, tower: Tower,
         # CMC reads the docstring from the source; the other methods see what the dual encoder's
         # item tower sees: the code with its docstring removed
         items = [r["original_string"] if method_view_kind == "split" else r["code"] for r in records]
-    return ViewDataset(items, make_views(method_view_kind, run, tower), labels)
+    dataset = ViewDataset(items, make_views(method_view_kind, run, tower), labels)
+    dataset.sources = [r.get("source", "") for r in records]  # each item's corpus, for train.source_shares
+    return dataset
 
 
 def _multiview_dataset(run: ContrastiveRun, method_view_kind: str, tower: Tower, records: list[dict],
@@ -174,6 +176,7 @@ def _multiview_dataset(run: ContrastiveRun, method_view_kind: str, tower: Tower,
                                      jitter=run.image_jitter)
     dataset = MultiviewDataset(images, augment,
                                [concept_key(r) for r in records], [style_key(r) for r in records])
+    dataset.sources = [r.get("source", "") for r in records]  # each item's corpus, for train.source_shares
     print(f"[mmssl] multiview: {dataset.num_with_partner()} of {len(dataset)} images have their concept in "
           "another style; the rest pair with themselves")
     return dataset
@@ -253,6 +256,8 @@ def pretrain_contrastive(run: ContrastiveRun, records: list[dict] | None = None,
     if trainer.is_main:  # this call's optimisation only (a resumed run does not count the earlier steps)
         fit = trainer.fit_stats
         write_json(run_dir / "fit.json", {"steps": fit.steps, "seconds": round(fit.seconds, 2),
-                                          "samples_per_s": round(fit.samples_per_s, 1), "items": len(dataset)})
+                                          "samples_per_s": round(fit.samples_per_s, 1), "items": len(dataset),
+                                          # the whole run, resumed calls included (the time budget's clock)
+                                          "total_steps": trainer.step, "total_seconds": round(trainer.train_seconds, 2)})
     return run_dir
 

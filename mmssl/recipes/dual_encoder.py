@@ -53,7 +53,9 @@ def _code_defaults() -> DualEncoderConfig:
 class PretrainStage:
     """Image-text: pretrain the image tower on every train image before the dual encoder trains from it.
 
-    ``steps`` 0 (the default) skips the stage. With ``multiview`` the two views of a sample are one
+    ``steps`` 0 (the default) skips the stage; ``max_seconds`` > 0 stops it after that many seconds of
+    optimisation even before ``steps`` (equal compute as equal time). The stage batches with the dual
+    encoder's ``train.source_shares``. With ``multiview`` the two views of a sample are one
     concept in two artworks or icon sets, each SimCLR-augmented (the data's own multiview
     structure, :class:`mmssl.contrastive.data.MultiviewDataset`); without it two augmentations of one
     image (instance discrimination). ``method``: a two-view method of :data:`mmssl.contrastive.METHODS`
@@ -61,6 +63,7 @@ class PretrainStage:
     """
 
     steps: int = 0
+    max_seconds: float = 0.0
     method: str = "simclr"
     multiview: bool = True
     batch_size: int = 128
@@ -161,6 +164,7 @@ def build_training_set(run: DualEncoderRun, model, records: list[dict], images=N
             images = load_images([r["image"] for r in records])  # (N, 128, 128, 3) uint8
         dataset = ImageTextPairs(images, captions, model.item_tower.transform(train=True), run.keyword_prob,
                                  rows, matrix)
+        dataset.sources = [r["source"] for r in records]  # each pair's corpus, for train.source_shares
         return dataset, PairCollator(query_tokenize), files
     docstrings, codes, groups = code_training_rows(records, run.query_views, run.item_text)
     features = _features(model.query_tower, docstrings) if query_locked else None
@@ -239,8 +243,12 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
         "corpora": run.corpora,
         "data_hash": _data_hash(files),
         "train_pairs": len(dataset),
-        "steps": run.train.max_steps,
+        "steps": trainer.step,
+        "max_steps": run.train.max_steps,
+        "max_seconds": run.train.max_seconds,
+        "source_shares": run.train.source_shares,
         "train_minutes": round(fit.seconds / 60, 2),
+        "train_seconds": round(trainer.train_seconds, 1),  # the whole run, resumed calls included
         "samples_per_s": round(fit.samples_per_s, 1),
         "device": str(trainer.device),
         "torch": torch.__version__,
@@ -267,18 +275,21 @@ def pretrain_image_tower(run: DualEncoderRun, records: list[dict], images=None) 
     contrastive.options.temperature = stage.temperature
     contrastive.options.seed = run.train.seed
     contrastive.train = replace(run.train, run_dir=run_dir, max_steps=stage.steps, batch_size=stage.batch_size,
-                                lr=stage.lr, warmup_steps=stage.warmup_steps, checkpoint_every=stage.steps)
+                                lr=stage.lr, warmup_steps=stage.warmup_steps,
+                                checkpoint_every=min(stage.steps, run.train.checkpoint_every),
+                                max_seconds=stage.max_seconds)
     start = time.perf_counter()
     folder = pretrain_contrastive(contrastive, records, images)
     seconds = time.perf_counter() - start
     fit = json.loads((folder / "fit.json").read_text())
     # seconds: optimisation only, as the dual encoder's train_minutes; with_data_seconds adds decoding the images
-    entry = {"method": stage.method, "multiview": stage.multiview, "steps": stage.steps,
-             "batch_size": stage.batch_size, "seconds": fit["seconds"], "with_data_seconds": round(seconds, 1),
+    entry = {"method": stage.method, "multiview": stage.multiview, "steps": fit["total_steps"], "max_steps": stage.steps,
+             "max_seconds": stage.max_seconds, "source_shares": run.train.source_shares, "batch_size": stage.batch_size,
+             "seconds": fit["total_seconds"], "with_data_seconds": round(seconds, 1),
              "images": len(records),
              "data_hash": _data_hash([split_file(name, "train") for name in run.corpora]), "run_dir": str(folder)}
     print(f"[mmssl] pretrained the image tower ({stage.method}{', multiview' if stage.multiview else ''}, "
-          f"{stage.steps} steps) in {seconds / 60:.1f} min; the dual encoder starts from {folder}")
+          f"{fit['total_steps']} steps) in {seconds / 60:.1f} min; the dual encoder starts from {folder}")
     item = replace(run.model.item, pretrained=str(folder))
     return replace(run, model=replace(run.model, item=item)), entry
 

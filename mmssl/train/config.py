@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 
@@ -38,4 +38,10 @@ class TrainConfig:
     # > 0: each batch from about this many groups (the dataset's ``groups``: hard in-batch negatives, see
     # mmssl.train.sampler.GroupedSampler); 0: uniform batches
     groups_per_batch: int = 0
+    # > 0: stop after this many seconds of optimisation (checkpoints included, summed over resumes) even before
+    # max_steps, the cosine following whichever of steps and seconds runs out first: equal compute as equal time
+    max_seconds: float = 0.0
+    # NAME=SHARE items: each epoch (so each batch, on average) holds that share of the dataset's ``sources`` NAME
+    # (its corpus; mmssl.train.sampler.SourceShareSampler); unlisted sources split the rest by size
+    source_shares: list[str] = field(default_factory=list)
     compile: bool = False  # torch.compile the loss (CUDA mostly; first steps are slow while it compiles)

@@ -110,3 +110,75 @@ class GroupedSampler(ResumableSampler):
             chunks += list(shuffled.split(self.chunk))
         order = torch.cat([chunks[j] for j in torch.randperm(len(chunks), generator=generator).tolist()])  # (n,)
         return self._shard(order)
+
+
+def parse_shares(specs: list[str]) -> dict[str, float]:
+    """``["emoji=0.15", "clipart=0.1"]`` -> ``{"emoji": 0.15, "clipart": 0.1}``, checked: each share in (0, 1],
+    together at most 1."""
+    shares: dict[str, float] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        try:
+            share = float(value) if sep and name else float("nan")
+        except ValueError:
+            share = float("nan")
+        if not 0 < share <= 1:
+            raise ValueError(f"train.source_shares: {spec!r} is not NAME=SHARE with a share in (0, 1], "
+                             "e.g. --train.source-shares emoji=0.15,clipart=0.1")
+        shares[name] = share
+    if sum(shares.values()) > 1 + 1e-9:
+        raise ValueError(f"train.source_shares add up to {sum(shares.values()):.3f} > 1: {specs}; lower them")
+    return shares
+
+
+def source_counts(sources: list[str], shares: dict[str, float], n: int) -> dict[str, int]:
+    """Samples of each source in an epoch of ``n``: a listed source gets ``share * n``, the unlisted ones split
+    the rest in proportion to their size (rounded so the counts add up to ``n``)."""
+    sizes: dict[str, int] = {}
+    for source in sources:
+        sizes[source] = sizes.get(source, 0) + 1
+    unknown = set(shares) - set(sizes)
+    if unknown:
+        raise ValueError(f"train.source_shares names {sorted(unknown)}, which the dataset lacks; "
+                         f"its sources: {sorted(sizes)}")
+    rest = [s for s in sizes if s not in shares]
+    if not rest and abs(sum(shares.values()) - 1) > 1e-9:
+        raise ValueError(f"train.source_shares cover every source but add up to {sum(shares.values()):.3f}, not 1")
+    left = 1 - sum(shares.values())
+    rest_size = sum(sizes[s] for s in rest)
+    exact = {s: n * (shares[s] if s in shares else left * sizes[s] / rest_size) for s in sizes}
+    counts = {s: int(v) for s, v in exact.items()}
+    for s in sorted(exact, key=lambda s: exact[s] - counts[s], reverse=True)[:n - sum(counts.values())]:
+        counts[s] += 1  # largest remainders first
+    return counts
+
+
+class SourceShareSampler(ResumableSampler):
+    """A :class:`ResumableSampler` whose epochs hold each source (corpus) in a fixed share.
+
+    ``sources[i]`` names sample ``i``'s source. An epoch is still ``n = len(sources)`` samples, but source
+    ``s`` fills :func:`source_counts` of them: its samples in a fresh permutation, cycled as often as the
+    count needs (a small corpus given a large share repeats, a large one given a small share is cut),
+    then all of them shuffled together (from ``seed + epoch``). So each batch holds about ``share * batch``
+    samples of each listed source, and resume and sharding work as in the parent.
+    """
+
+    def __init__(self, sources: list[str], shares: dict[str, float], seed: int = 0, start: int = 0, rank: int = 0,
+                 world_size: int = 1):
+        super().__init__(len(sources), seed, start, rank, world_size, shuffle=True)
+        self.counts = source_counts(sources, shares, len(sources))
+        members: dict[str, list[int]] = {}
+        for i, source in enumerate(sources):
+            members.setdefault(source, []).append(i)
+        self.members = {s: torch.tensor(m) for s, m in sorted(members.items())}
+
+    def _epoch_indices(self, epoch: int) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        parts = []
+        for source, member in self.members.items():
+            count = self.counts[source]
+            rounds = -(-count // len(member))
+            cycled = torch.cat([member[torch.randperm(len(member), generator=generator)] for _ in range(rounds)])
+            parts.append(cycled[:count])
+        order = torch.cat(parts)  # (n,)
+        return self._shard(order[torch.randperm(len(order), generator=generator)])

@@ -39,12 +39,12 @@ from torch.utils.data import DataLoader
 from mmssl.checkpoint import (CheckpointError, latest_checkpoint, load_checkpoint, prune_checkpoints, save_checkpoint,
                               set_rng_state, write_latest)
 from mmssl.config import save_config, to_dict
-from mmssl.distributed import average_gradients, broadcast_parameters, init_distributed
+from mmssl.distributed import average_gradients, broadcast_object, broadcast_parameters, init_distributed
 from mmssl.kinds import UNNAMED_CHECKPOINT
 from mmssl.train.config import TrainConfig
 from mmssl.train.curves import plot_curves, write_metrics_csv
 from mmssl.train.gradcache import GradCache
-from mmssl.train.sampler import GroupedSampler, ResumableSampler, SeededSamples
+from mmssl.train.sampler import GroupedSampler, ResumableSampler, SeededSamples, SourceShareSampler, parse_shares
 
 
 def seed_everything(seed: int) -> None:
@@ -113,11 +113,14 @@ def resume_start(step: int, num_samples: int, samples_per_step: int, old_world: 
     return epoch * new_per_rank + position // new_world
 
 
-def cosine_with_warmup(step: int, warmup: int, total: int, min_ratio: float) -> float:
-    """LR multiplier: linear warmup from 0 to 1 over ``warmup`` steps, cosine to ``min_ratio`` at ``total``."""
+def cosine_with_warmup(step: int, warmup: int, total: int, min_ratio: float, time_progress: float = 0.0) -> float:
+    """LR multiplier: linear warmup from 0 to 1 over ``warmup`` steps, cosine to ``min_ratio`` at ``total``.
+
+    ``time_progress``: the share of a time budget spent; the cosine is as far as the steps or it, whichever
+    is further, so a run stopped by its time budget ends decayed too."""
     if step < warmup:
         return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    progress = min(1.0, max((step - warmup) / max(1, total - warmup), time_progress))
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
@@ -163,6 +166,8 @@ class Trainer:
                  extra_config: dict | None = None, kind: str = UNNAMED_CHECKPOINT):
         if config.grad_accum < 1 or config.batch_size < 1 or config.max_steps < 1:
             raise ValueError("batch_size, grad_accum and max_steps must all be >= 1")
+        if config.max_seconds < 0:
+            raise ValueError(f"train.max_seconds must be 0 (no time budget) or > 0, got {config.max_seconds}")
         if config.grad_cache_chunk < 0:
             raise ValueError(f"grad_cache_chunk must be 0 (off) or a chunk size >= 1, got {config.grad_cache_chunk}")
         if len(dataset) == 0:
@@ -192,14 +197,22 @@ class Trainer:
             self.model = torch.compile(self.model)
         self._start = 0  # samples this rank has consumed (the sampler's start); set by resume
         self.optimizer = self._make_optimizer()
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: cosine_with_warmup(s, config.warmup_steps, config.max_steps, config.min_lr_ratio))
+        self.train_seconds = 0.0  # optimisation seconds so far, resumed runs included (the time budget's clock)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.amp_dtype is torch.float16)
         self.step = 0
         self.fit_stats = FitStats()  # filled by fit()
         self.is_main = self.rank == 0
 
     # -- set-up -------------------------------------------------------------------------------
+    def _lr_factor(self, step: int) -> float:
+        c = self.config
+        spent = self.train_seconds / c.max_seconds if c.max_seconds > 0 else 0.0
+        return cosine_with_warmup(step, c.warmup_steps, c.max_steps, c.min_lr_ratio, spent)
+
+    def _out_of_time(self) -> bool:
+        return 0 < self.config.max_seconds <= self.train_seconds
+
     def _make_optimizer(self) -> torch.optim.Optimizer:
         """AdamW; no weight decay on biases, norms, embeddings' scales and logit scales (ndim < 2)."""
         decay, no_decay = [], []
@@ -222,8 +235,18 @@ class Trainer:
                           pin_memory=self.device.type == "cuda", persistent_workers=c.num_workers > 0)
 
     def _sampler(self) -> ResumableSampler:
-        """Uniform batches, or (``groups_per_batch`` > 0) batches from few of the dataset's ``groups``."""
+        """Uniform batches, or (``groups_per_batch`` > 0) batches from few of the dataset's ``groups``, or
+        (``source_shares``) batches holding fixed shares of the dataset's ``sources``."""
         c = self.config
+        if c.source_shares:
+            if c.groups_per_batch > 0:
+                raise ValueError("train.source_shares and train.groups_per_batch cannot be combined; set one")
+            sources = getattr(self.dataset, "sources", None)
+            if sources is None:
+                raise ValueError(f"train.source_shares needs a dataset with a `sources` list (one corpus per "
+                                 f"sample); {type(self.dataset).__name__} has none: leave it empty")
+            return SourceShareSampler(list(sources), parse_shares(c.source_shares), seed=c.seed, start=self._start,
+                                      rank=self.rank, world_size=self.world_size)
         if c.groups_per_batch <= 0:
             return ResumableSampler(len(self.dataset), seed=c.seed, start=self._start, rank=self.rank,
                                     world_size=self.world_size)
@@ -248,6 +271,7 @@ class Trainer:
             self.optimizer.load_state_dict(optimizer_state)
         self.scheduler.load_state_dict(state["scheduler"])
         self.step = int(state["step"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         self._start = self._resumed_start(state)
         from safetensors.torch import load_file
 
@@ -303,7 +327,8 @@ class Trainer:
         state = {"kind": self.kind, "step": self.step, "scheduler": self.scheduler.state_dict(),
                  "config": to_dict(self.config), "extra_config": {k: to_dict(v) if hasattr(v, "__dataclass_fields__")
                                                                  else v for k, v in self.extra_config.items()},
-                 "world_size": self.world_size, "torch": torch.__version__}
+                 "world_size": self.world_size, "torch": torch.__version__,
+                 "train_seconds": self.train_seconds}
         folder = save_checkpoint(self.ckpt_dir / name, self.method.state_dict(), self.optimizer.state_dict(), state)
         write_latest(self.ckpt_dir, name)
         prune_checkpoints(self.ckpt_dir, self.config.keep_checkpoints)
@@ -328,9 +353,9 @@ class Trainer:
         elif (self.run_dir / "metrics.jsonl").exists() and self.is_main:
             (self.run_dir / "metrics.jsonl").unlink()  # a fresh run replaces the old curves
         self.fit_stats = FitStats()
-        if self.step >= c.max_steps:
+        if self.step >= c.max_steps or self._out_of_time():
             return {"step": self.step}
-        first_step, started = self.step, time.perf_counter()
+        first_step, started, seconds_before = self.step, time.perf_counter(), self.train_seconds
         batches = iter(self._loader())
         self.method.train()
         last: dict = {}
@@ -342,7 +367,7 @@ class Trainer:
             progress = tqdm(total=c.max_steps, initial=self.step, desc=self.run_dir.name, unit="step", dynamic_ncols=True)
         sums: dict[str, float] = {}
         count = 0
-        while self.step < c.max_steps:
+        while self.step < c.max_steps and not self._out_of_time():
             if hasattr(self.method, "on_step_start"):  # e.g. DeepCluster re-clusters every N steps
                 self.method.on_step_start(self)
             self.optimizer.zero_grad(set_to_none=True)
@@ -370,22 +395,26 @@ class Trainer:
                 step_logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.method.parameters(), c.grad_clip))
             self.scaler.step(self.optimizer)
             self.scaler.update()
+            self.train_seconds = seconds_before + time.perf_counter() - started  # before the LR of the next step
+            if c.max_seconds > 0 and self.world_size > 1:  # every rank stops at the same step: rank 0's clock
+                self.train_seconds = broadcast_object(self.train_seconds)
             self.scheduler.step()
             self.step += 1
+            done = self.step >= c.max_steps or self._out_of_time()
             for k, v in step_logs.items():
                 sums[k] = sums.get(k, 0.0) + v
             count += 1
             if progress is not None:
                 progress.update(1)
                 progress.set_postfix(loss=f"{step_logs['loss']:.4f}")
-            if self.is_main and (self.step % c.log_every == 0 or self.step == c.max_steps):
+            if self.is_main and (self.step % c.log_every == 0 or done):
                 now = time.perf_counter()
                 last = {"step": self.step, "lr": self.scheduler.get_last_lr()[0],
                         **{k: v / count for k, v in sums.items()},
                         "samples_per_s": window_samples * self.world_size / max(now - window_t, 1e-9)}
                 self._log(last)
                 sums, count, window_t, window_samples = {}, 0, now, 0
-            if self.step % c.checkpoint_every == 0 or self.step == c.max_steps:
+            if self.step % c.checkpoint_every == 0 or done:
                 t0 = time.perf_counter()
                 self.save()
                 window_t += time.perf_counter() - t0  # throughput excludes checkpoint time

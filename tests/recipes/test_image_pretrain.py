@@ -146,6 +146,12 @@ def test_train_clip_flags_set_the_pretraining_stage():
     run = resolve_config(DualEncoderRun, build_parser(argv).parse_args(argv), base=DualEncoderRun())
     assert (run.pretrain.steps, run.pretrain.multiview, run.pretrain.method) == (150, False, "moco")
     assert DualEncoderRun().pretrain.steps == 0  # the default recipe trains from scratch
+    argv = ["train", "clip", "--train.max-seconds", "1860", "--pretrain.max-seconds", "620",
+            "--train.source-shares", "emoji=0.16,clipart=0.12"]
+    run = resolve_config(DualEncoderRun, build_parser(argv).parse_args(argv), base=DualEncoderRun())
+    assert (run.train.max_seconds, run.pretrain.max_seconds) == (1860.0, 620.0)
+    assert run.train.source_shares == ["emoji=0.16", "clipart=0.12"]
+    assert DualEncoderRun().train.max_seconds == 0 and DualEncoderRun().train.source_shares == []
 
 
 def test_labelled_views_keep_the_given_images_aligned_with_their_records():
@@ -159,3 +165,45 @@ def test_labelled_views_keep_the_given_images_aligned_with_their_records():
     dataset = build_view_dataset(run, "labelled", build_tower(TowerConfig(name="resnet-tiny-64")), records, images)
     assert [int(item[0, 0, 0]) for item in dataset.items] == [1, 2, 4, 5, 7, 8]
     assert dataset.labels.tolist() == [1, 0, 0, 1, 1, 0]
+
+
+class CallClock:
+    """A stand-in for the trainer's ``time`` module whose clock advances one second per reading."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def test_both_stages_stop_by_seconds_and_batch_by_corpus_shares(data_dir, tmp_path, monkeypatch):
+    """Equal compute as equal seconds (train.max_seconds, pretrain.max_seconds) and fixed corpus shares
+    (train.source_shares) in both stages, all recorded in the manifest."""
+    from mmssl.train import trainer as trainer_module
+
+    monkeypatch.setenv("MMSSL_DATA_DIR", str(data_dir))
+    monkeypatch.setattr(trainer_module, "time", CallClock())
+    samplers = []
+    original = trainer_module.Trainer._sampler
+
+    def spy(self):
+        samplers.append(original(self))
+        return samplers[-1]
+
+    monkeypatch.setattr(trainer_module.Trainer, "_sampler", spy)
+    run = _run(tmp_path, "timed", 1000)
+    run.train.max_steps, run.train.max_seconds, run.train.source_shares = 1000, 6.0, ["emoji=0.5"]
+    run.pretrain.max_seconds = 5.0
+    manifest = json.loads((train_dual_encoder(run, ["test"]) / "manifest.json").read_text())
+    stage = manifest["pretrain"]
+    assert 1 <= stage["steps"] < 1000 and stage["seconds"] >= 5.0 and stage["max_seconds"] == 5.0
+    assert 1 <= manifest["steps"] < 1000 and manifest["train_seconds"] >= 6.0 and manifest["max_seconds"] == 6.0
+    assert manifest["source_shares"] == stage["source_shares"] == ["emoji=0.5"]
+    assert manifest["run"]["train"]["max_seconds"] == 6.0 and manifest["run"]["pretrain"]["max_seconds"] == 5.0
+    assert len(samplers) == 2  # pretraining, then the dual encoder: both share the batches between corpora
+    for sampler in samplers:
+        n = sampler.n  # 201 images: a third of them emoji (one emoji, two more artworks of it)
+        assert len(sampler.members["emoji"]) == 67
+        assert abs(sampler.counts["emoji"] - n / 2) <= 0.5 and sampler.counts["emoji-artworks"] == n - sampler.counts["emoji"]

@@ -79,3 +79,44 @@ def test_grouped_sampler_resumes_and_shards_like_the_plain_one():
     assert {i for r in ranks for _, i in r} == set(range(37))  # 2 x 19 = 37 + 1 pad
     with pytest.raises(ValueError, match="groups_per_batch"):
         GroupedSampler(groups, batch_size=4, groups_per_batch=5)
+
+
+# -- fixed shares of each source (corpus) ------------------------------------------------------------------------
+
+SOURCES = ["emoji"] * 30 + ["clipart"] * 20 + ["iconsets"] * 900 + ["emoji-artworks"] * 50  # n = 1000
+
+
+def test_source_shares_hold_in_every_epoch_and_on_average_in_each_batch():
+    from mmssl.train.sampler import SourceShareSampler
+
+    sampler = SourceShareSampler(SOURCES, {"emoji": 0.15, "clipart": 0.1}, seed=0)
+    drawn = take(sampler, 3000)  # three epochs
+    for epoch in range(3):
+        names = [SOURCES[i] for e, i in drawn if e == epoch]
+        assert len(names) == 1000
+        # listed: their share; unlisted: the remaining 0.75 by size (900:50)
+        assert {s: names.count(s) for s in set(names)} == {"emoji": 150, "clipart": 100, "iconsets": 711,
+                                                          "emoji-artworks": 39}
+    first_epoch = [i for e, i in drawn if e == 0]
+    emoji_drawn = [i for i in first_epoch if SOURCES[i] == "emoji"]
+    assert sorted(set(emoji_drawn)) == list(range(30))  # every emoji sample, each 5 times
+    assert all(emoji_drawn.count(i) == 5 for i in range(30))
+    batches = [[SOURCES[i] for _, i in drawn[b:b + 100]].count("emoji") for b in range(0, 3000, 100)]
+    assert 10 <= sum(batches) / len(batches) <= 20 and max(batches) < 35  # shuffled together, not in blocks
+    assert take(SourceShareSampler(SOURCES, {"emoji": 0.15, "clipart": 0.1}, seed=0, start=1234), 500) == drawn[1234:1734]
+    assert take(SourceShareSampler(SOURCES, {"emoji": 0.15, "clipart": 0.1}, seed=1), 1000) != drawn[:1000]
+
+
+def test_source_counts_add_up_and_bad_shares_are_refused():
+    from mmssl.train.sampler import parse_shares, source_counts
+
+    assert parse_shares(["emoji=0.15", "clipart=0.1"]) == {"emoji": 0.15, "clipart": 0.1}
+    counts = source_counts(SOURCES[:997], {"emoji": 1 / 3}, 997)
+    assert sum(counts.values()) == 997 and counts["emoji"] == 332 or counts["emoji"] == 333
+    for bad in (["emoji"], ["emoji=0"], ["emoji=1.5"], ["=0.2"], ["emoji=x"], ["emoji=0.6", "clipart=0.5"]):
+        with pytest.raises(ValueError, match="source_shares"):
+            parse_shares(bad)
+    with pytest.raises(ValueError, match="stamps"):
+        source_counts(SOURCES, {"stamps": 0.1}, 1000)
+    with pytest.raises(ValueError, match="add up to"):
+        source_counts(["a", "b"], {"a": 0.5, "b": 0.3}, 2)

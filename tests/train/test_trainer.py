@@ -1,4 +1,5 @@
 import json
+import math
 import os
 import signal
 import subprocess
@@ -142,3 +143,59 @@ def test_groups_per_batch_draws_each_batch_from_few_of_the_datasets_groups(tmp_p
     assert min(len({groups[i] for i in uniform[s:s + 16]}) for s in range(0, 256, 16)) > 4
     trainer.fit()  # and it trains
     assert trainer.step == 1
+
+
+class StepClock:
+    """A stand-in for the trainer's ``time`` module: one second passes per optimizer step, nothing else."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def tick(self, trainer) -> None:  # as method.on_step_start
+        self.now += 1.0
+
+
+def test_max_seconds_stops_the_run_and_the_cosine_follows_the_clock(tmp_path, monkeypatch):
+    clock = StepClock()
+    monkeypatch.setattr("mmssl.train.trainer.time", clock)
+    trainer = make_trainer(str(tmp_path / "run"), max_steps=1000, max_seconds=10.0, checkpoint_every=4)
+    trainer.method.on_step_start = clock.tick
+    trainer.fit()
+    assert trainer.step == 10 and trainer.train_seconds == 10.0
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    lrs = {r["step"]: r["lr"] for r in rows}
+    # warm-up 3 steps, then the cosine by time: after step 6 (6 s of 10) it is at 0.6, not at 3/997 of the steps
+    assert lrs[6] == pytest.approx(3e-3 * 0.5 * (1 + math.cos(math.pi * 0.6)))
+    assert lrs[10] == pytest.approx(0.0, abs=1e-12)
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["max_seconds"] == 10.0
+    assert latest_checkpoint(tmp_path / "run" / "checkpoints").name == "step_0000010"  # saved when time ran out
+    # a resumed run keeps the clock: with the same budget nothing is left; with 5 s more it runs 5 more steps
+    again = make_trainer(str(tmp_path / "run"), max_steps=1000, resume=True, max_seconds=10.0)
+    again.fit()
+    assert again.step == 10 and again.fit_stats.steps == 0
+    longer = make_trainer(str(tmp_path / "run"), max_steps=1000, resume=True, max_seconds=15.0)
+    longer.method.on_step_start = clock.tick
+    longer.fit()
+    assert (longer.step, longer.fit_stats.steps, longer.train_seconds) == (15, 5, 15.0)
+    with pytest.raises(ValueError, match="max_seconds"):
+        make_trainer(str(tmp_path / "bad"), max_steps=5, max_seconds=-1.0)
+
+
+def test_source_shares_batch_the_datasets_sources_in_those_shares(tmp_path):
+    from itertools import islice
+
+    from mmssl.train.sampler import SourceShareSampler
+
+    with pytest.raises(ValueError, match="sources"):
+        make_trainer(str(tmp_path / "none"), max_steps=1, source_shares=["small=0.5"])._loader()
+    trainer = make_trainer(str(tmp_path / "shared"), max_steps=1, source_shares=["small=0.5"])
+    trainer.dataset.sources = ["small"] * 16 + ["large"] * 240  # 1/16 of the samples
+    sampler = trainer._loader().sampler
+    assert isinstance(sampler, SourceShareSampler)
+    names = [trainer.dataset.sources[i] for _, i in islice(iter(sampler), 256)]
+    assert names.count("small") == 128
+    with pytest.raises(ValueError, match="cannot be combined"):
+        make_trainer(str(tmp_path / "both"), max_steps=1, source_shares=["small=0.5"], groups_per_batch=2)._loader()
