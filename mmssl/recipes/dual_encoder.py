@@ -91,6 +91,9 @@ class DualEncoderRun:
     limit: int | None = None  # cap training pairs per corpus (quick runs and tests)
     subset_seed: int | None = None  # with limit: a seeded uniform sample of each corpus instead of its first rows
     evaluate: bool = True  # evaluate on the test split after training and record it in the manifest
+    # > 0: L2-SP, add l2sp * ||theta - theta_0||^2 (trainable weights vs their pretrained start) to the loss
+    # (mmssl.train.regularise): fine-tuning that stays close to zero-shot MiniLM
+    l2sp: float = 0.0
     pretrain: PretrainStage = field(default_factory=PretrainStage)  # image-text: pretrain the image tower first
 
 
@@ -207,7 +210,7 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
     model = build_dual_encoder(run.model, query_tokenizer, item_tokenizer)
     with main_process_first():  # under torchrun rank 0 fills the feature caches, then the others read them
         dataset, collate, files = build_training_set(run, model, records, images)
-    trainer = Trainer(run.train, model, dataset, collate_fn=collate,
+    trainer = Trainer(run.train, _regularised(run, model), dataset, collate_fn=collate,
                       extra_config={"run": run}, kind=dual_encoder_run_checkpoint(run.task))
     if trainer.is_main:
         print(f"[mmssl] training {run.task} dual encoder on {len(dataset)} pairs from {', '.join(run.corpora)}; "
@@ -242,6 +245,18 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
         manifest["metrics"] = evaluate_trained(run, output)
     write_json(output / "manifest.json", manifest, indent=2, default=str)
     return output
+
+
+def _regularised(run: DualEncoderRun, model):
+    """``model`` as the trainer's method: wrapped in L2-SP when ``run.l2sp`` > 0."""
+    if run.l2sp <= 0:
+        return model
+    if run.train.grad_cache_chunk > 0:
+        raise ValueError("l2sp and train.grad_cache_chunk cannot be combined (GradCache calls the model's "
+                         "embedding split, not the regularised loss); set one of them to 0")
+    from mmssl.train.regularise import L2SPRegularised
+
+    return L2SPRegularised(model, run.l2sp)
 
 
 def pretrain_image_tower(run: DualEncoderRun, records: list[dict], images=None) -> tuple[DualEncoderRun, dict]:
