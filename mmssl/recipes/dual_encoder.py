@@ -94,6 +94,9 @@ class DualEncoderRun:
     # > 0: L2-SP, add l2sp * ||theta - theta_0||^2 (trainable weights vs their pretrained start) to the loss
     # (mmssl.train.regularise): fine-tuning that stays close to zero-shot MiniLM
     l2sp: float = 0.0
+    # code, > 0: one BM25-mined hard negative item per pair, drawn from the top `bm25_negatives` BM25 hits of
+    # its query over the train items that are not its own (mmssl.data.pairs.mine_bm25_negatives); 0: none
+    bm25_negatives: int = 0
     pretrain: PretrainStage = field(default_factory=PretrainStage)  # image-text: pretrain the image tower first
 
 
@@ -165,8 +168,24 @@ def build_training_set(run: DualEncoderRun, model, records: list[dict], images=N
     docstrings, codes, groups = code_training_rows(records, run.query_views, run.item_text)
     features = _features(model.query_tower, docstrings) if query_locked else None
     states = _states(model.item_tower, codes) if getattr(model.item_tower.config, "frozen_layers", 0) else None
-    return (CodePairs(docstrings, codes, features, states, groups),
+    return (CodePairs(docstrings, codes, features, states, groups, _negatives(run, docstrings, codes)),
             PairCollator(query_tokenize, model.item_tower.tokenize), files)
+
+
+def _negatives(run: DualEncoderRun, queries: list[str], items: list[str]) -> list[str] | None:
+    """The BM25-mined hard negative of each pair (``run.bm25_negatives`` > 0), else None."""
+    if run.bm25_negatives <= 0:
+        return None
+    if run.train.grad_cache_chunk > 0:
+        raise ValueError("bm25_negatives and train.grad_cache_chunk cannot be combined yet (GradCache embeds "
+                         "only the pairs); set one of them to 0")
+    from mmssl.data.pairs import mine_bm25_negatives
+
+    start = time.perf_counter()
+    negatives = mine_bm25_negatives(queries, items, run.bm25_negatives, seed=run.train.seed)
+    print(f"[mmssl] mined a BM25 hard negative for each of {len(queries)} pairs (top {run.bm25_negatives}, "
+          f"{time.perf_counter() - start:.1f} s)")
+    return negatives
 
 
 def _code_tokenizer(run: DualEncoderRun, records: list[dict]):
