@@ -27,23 +27,15 @@ from pathlib import Path
 import torch
 
 from mmssl.eval.evaluate import _fmt, _table
-from mmssl.eval.queries import (DEFAULT_QUERY_FILE, PARTS, EnsembleSystem, bootstrap_rows, evaluate_queries,
-                                load_queries, minilm_system, model_system, part_records, state_model_system,
-                                subsample_corpus)
+from mmssl.eval.queries import (DEFAULT_QUERY_FILE, PARTS, EnsembleSystem, bootstrap_rows, code_model_system,
+                                evaluate_queries,
+                                load_queries, minilm_system, model_system, part_records, subsample_corpus)
 
 
 def systems_for(models: list[str], states: bool, state_root: str | None = None,
                 baselines: tuple[str, ...] = ()) -> list:
     systems = [minilm_system(encoding="fast")] + [model_system(m, encoding="fast") for m in baselines]
-    for m in models:
-        if states:
-            try:
-                systems.append(state_model_system(m, state_root))
-                continue
-            except ValueError:
-                pass  # no frozen layers: the ordinary path
-        systems.append(model_system(m, encoding="fast"))
-    return systems
+    return systems + [code_model_system(m, state_root, states) for m in models]
 
 
 def dev_table(result: dict) -> str:

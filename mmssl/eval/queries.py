@@ -256,7 +256,7 @@ def model_system(model_path: str | Path, cache_root: str | Path | None = None, b
     def encode_documents(texts: list[str]) -> np.ndarray:
         return cached_embeddings(lambda t: model.encode_code(t, batch_size), model.fingerprint, texts, cache_dir)
 
-    return DenseSystem(f"model ({Path(model_path).name})", encode_queries, encode_documents)
+    return DenseSystem(_model_name(model_path), encode_queries, encode_documents)
 
 
 def state_model_system(model_path: str | Path, state_root: str | Path | None = None,
@@ -301,7 +301,25 @@ def state_model_system(model_path: str | Path, state_root: str | Path | None = N
     def encode_queries(texts: list[str]) -> np.ndarray:
         return model.embed_queries(texts, batch_size).numpy()  # (Q, E)
 
-    return DenseSystem(f"model ({Path(model_path).name})", encode_queries, encode_documents)
+    return DenseSystem(_model_name(model_path), encode_queries, encode_documents)
+
+
+def _model_name(model_path: str | Path) -> str:
+    """``model (<folder>)``; a folder named ``model`` (a training run's output, runs/<run>/model) by its run."""
+    path = Path(model_path)
+    return f"model ({path.parent.name if path.name == 'model' and path.parent.name else path.name})"
+
+
+def code_model_system(model_path: str | Path, state_root: str | Path | None = None, use_states: bool = True,
+                      batch_size: int = 64, encoding: str = "fast") -> DenseSystem:
+    """A saved code model as a dense system: through the state cache (:func:`state_model_system`) when
+    ``use_states`` and its item tower has frozen layers, else encoded in full (:func:`model_system`)."""
+    if use_states:
+        try:
+            return state_model_system(model_path, state_root, batch_size)
+        except ValueError:
+            pass  # no frozen layers: the ordinary path
+    return model_system(model_path, batch_size=batch_size, encoding=encoding)
 
 
 @dataclass

@@ -216,3 +216,10 @@ def test_state_model_system_equals_the_full_forward_and_reuses_the_states(tmp_pa
     assert [f.stat().st_size for f in sorted((tmp_path / "states").rglob("*")) if f.is_file()] == sizes
     with pytest.raises(ValueError, match="no frozen layers"):
         state_model_system(save_tiny_code_model(tmp_path / "nbow"))
+    from mmssl.eval.queries import code_model_system
+
+    # the run folder's name stands for an output folder called "model"; a tower without frozen layers is encoded in full
+    via_states = code_model_system(folder, tmp_path / "states")
+    assert via_states.name == f"model ({tmp_path.name})"
+    np.testing.assert_allclose(via_states.encode_documents(texts), got, atol=1e-6)
+    assert code_model_system(tmp_path / "nbow", tmp_path / "states").name == "model (nbow)"
