@@ -44,6 +44,7 @@ from mmssl.eval.queries import (
     format_query_table,
     load_queries,
     EnsembleSystem,
+    code_model_system,
     minilm_system,
     model_system,
     part_records,
@@ -116,6 +117,11 @@ def main() -> None:
     parser.add_argument("--in-corpus-functions", type=int, default=None, help="rank over every query target plus a "
                         "seeded sample of the test split up to this many functions (default: all 5,770); the CSN "
                         "protocol then runs on the same functions")
+    parser.add_argument("--state-root", help="score models whose item tower has frozen layers through the state "
+                        "cache under this folder (mmssl.eval.queries.state_model_system: float16 frozen-part states "
+                        "shared by every model of the same start, so each further model runs only its top layers)")
+    parser.add_argument("--baseline", action="append", default=[], help="a model always encoded in full "
+                        "(e.g. the old release, its embeddings cached; repeatable)")
     parser.add_argument("--out-of-corpus-functions", type=int, default=None, help="the same for the out-of-corpus "
                         "packages (default: all of their functions)")
     args = parser.parse_args()
@@ -123,7 +129,9 @@ def main() -> None:
     start, load = time.perf_counter(), os.getloadavg()
     models = args.model or [str(ROOT / "models" / "code-default")]
     minilm = minilm_system(encoding=args.encoding)
-    tuned = [model_system(m, batch_size=args.batch_size, encoding=args.encoding) for m in models]
+    tuned = [model_system(m, batch_size=args.batch_size, encoding=args.encoding) for m in args.baseline]
+    tuned += [code_model_system(m, args.state_root, args.state_root is not None, args.batch_size, args.encoding)
+              for m in models]
     queries = load_queries(args.queries)
     sizes = {"in-corpus": args.in_corpus_functions, "out-of-corpus": args.out_of_corpus_functions}
     records = {}
@@ -139,8 +147,10 @@ def main() -> None:
     test_split = records["in-corpus"]  # the CSN protocol over the same held-out functions
     csn = csn_rows(test_split, [minilm] + tuned, weights, args.fusion)  # ensembles: dev set only
     result = {
-        "benchmark": "code_search", "models": models, "queries": str(args.queries), "fusion": args.fusion,
-        "encoding": args.encoding,
+        "benchmark": "code_search", "models": args.baseline + models, "queries": str(args.queries),
+        "fusion": args.fusion, "encoding": args.encoding,
+        "state_cache": None if args.state_root is None else "models with frozen layers scored through float16 "
+                       "frozen-part states (mmssl.eval.queries.state_model_system)",
         "ensembles": [{"system": e.name, "alpha": e.alpha, "dev_mrr_by_alpha": grid,
                        "chosen_on": "dev split, mean of both parts, index text 'full'"} for e, grid in ensembles],
         "corpus_sizes": {part: len(r) for part, r in records.items()},

@@ -215,28 +215,78 @@ def code_training_rows(records: list[dict], views: list[str],
     return queries, items, groups
 
 
+def mine_bm25_negatives(queries: list[str], items: list[str], top_k: int = 10, seed: int = 0,
+                        chunk: int = 256) -> list[str]:
+    """One hard negative item per pair: a seeded pick among the ``top_k`` BM25 hits of query i over the
+    distinct items that are not its own item ``items[i]`` (the words a developer would match on, in the
+    wrong function). A query without any lexical hit gets a seeded random other item.
+
+    Args:
+        queries: N query texts; ``items``: their N item texts (repeats allowed: several views per function).
+        top_k: how deep in the BM25 ranking the negative is drawn (1: always the top wrong hit).
+
+    Returns:
+        N item texts, ``negatives[i] != items[i]``.
+
+    Raises:
+        ValueError: unequal lengths, ``top_k`` < 1, or fewer than 2 distinct items.
+    """
+    from mmssl.data.code_text import text_words
+    from mmssl.eval.bm25 import BM25Index, lexical_terms
+
+    distinct = list(dict.fromkeys(items))
+    if len(queries) != len(items) or top_k < 1 or len(distinct) < 2:
+        raise ValueError(f"need one item per query ({len(queries)} queries, {len(items)} items), top_k >= 1 "
+                         f"(got {top_k}) and at least 2 distinct items (got {len(distinct)})")
+    position = {text: j for j, text in enumerate(distinct)}
+    own = np.asarray([position[text] for text in items])  # (N,)
+    index = BM25Index([lexical_terms(text_words(text)) for text in distinct])
+    rng = np.random.default_rng(seed)
+    depth = min(top_k, len(distinct) - 1)
+    negatives = []
+    for start in range(0, len(queries), chunk):
+        scores = index.score([lexical_terms(text_words(q)) for q in queries[start:start + chunk]])  # (c, U)
+        rows = np.arange(len(scores))
+        scores[rows, own[start:start + chunk]] = -np.inf  # never the pair's own item
+        top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]  # (c, depth), unordered
+        for row, hits in zip(rows, top):
+            hits = hits[scores[row, hits] > 0]
+            if len(hits) == 0:  # no shared word: any other item
+                hits = np.flatnonzero(np.arange(len(distinct)) != own[start + row])
+            negatives.append(distinct[int(rng.choice(hits))])
+    return negatives
+
+
 class CodePairs(Dataset):
     """(docstring, code) pairs; ``query_features`` (N, D) replaces the docstring for a locked query tower,
     and ``item_states`` (a :class:`~mmssl.encoders.cache.StateCache` holding every code) replaces the
     code by its frozen-part token states (L, H) for a partially frozen item tower; ``groups`` names each
-    pair's group (:func:`code_training_rows`) for grouped batches."""
+    pair's group (:func:`code_training_rows`) for grouped batches; ``negatives`` (one item text per pair,
+    e.g. :func:`mine_bm25_negatives`) adds a hard negative item to each sample (``negative_item`` /
+    ``negative_item_states``, see :meth:`mmssl.encoders.dual.DualEncoder.loss`)."""
 
     def __init__(self, docstrings: list[str], codes: list[str], query_features: torch.Tensor | None = None,
-                 item_states=None, groups: list[str] | None = None):
-        if len(docstrings) != len(codes) or (groups is not None and len(groups) != len(codes)):
-            raise ValueError(f"{len(docstrings)} docstrings, {len(codes)} functions and "
-                             f"{len(groups or [])} groups: one each per pair")
+                 item_states=None, groups: list[str] | None = None, negatives: list[str] | None = None):
+        if (len(docstrings) != len(codes) or (groups is not None and len(groups) != len(codes))
+                or (negatives is not None and len(negatives) != len(codes))):
+            raise ValueError(f"{len(docstrings)} docstrings, {len(codes)} functions, {len(groups or [])} groups "
+                             f"and {len(negatives or [])} negatives: one each per pair")
         self.docstrings, self.codes, self.query_features = docstrings, codes, query_features
         self.item_states, self.groups = item_states, groups  # groups: for train.groups_per_batch
+        self.negatives = negatives
 
     def __len__(self) -> int:
         return len(self.codes)
 
-    def __getitem__(self, i: int) -> dict:
+    def _item(self, text: str, key: str) -> dict:
         if self.item_states is not None:
-            sample = {"item_states": self.item_states.states(self.codes[i])}  # (L, H) float16
-        else:
-            sample = {"item": self.codes[i]}
+            return {f"{key}_states": self.item_states.states(text)}  # (L, H) float16
+        return {key: text}
+
+    def __getitem__(self, i: int) -> dict:
+        sample = self._item(self.codes[i], "item")
+        if self.negatives is not None:
+            sample.update(self._item(self.negatives[i], "negative_item"))
         if self.query_features is not None:
             sample["query_features"] = self.query_features[i]  # (D,)
         else:
@@ -247,7 +297,7 @@ class CodePairs(Dataset):
 class PairCollator:
     """List of samples -> batch: tensors stacked, strings tokenised by the side's tower, and ragged
     ``{side}_states`` (L_i, H) padded to ``{side}_states`` (B, L, H) float32 with
-    ``{side}_states_mask`` (B, L)."""
+    ``{side}_states_mask`` (B, L). ``negative_{side}`` strings use the side's tokenizer."""
 
     def __init__(self, query_tokenize: Callable | None = None, item_tokenize: Callable | None = None):
         self.tokenize = {"query": query_tokenize, "item": item_tokenize}
@@ -259,9 +309,10 @@ class PairCollator:
             if key.endswith("_states"):
                 batch[key], batch[f"{key}_mask"] = pad_states(values)
             elif isinstance(values[0], str):
-                if self.tokenize.get(key) is None:
+                tokenize = self.tokenize.get(key.removeprefix("negative_"))
+                if tokenize is None:
                     raise ValueError(f"batch[{key!r}] holds strings but no tokenizer was given for that side")
-                batch[key] = self.tokenize[key](values)
+                batch[key] = tokenize(values)
             else:
                 batch[key] = torch.stack(values)  # (B, ...)
         return batch

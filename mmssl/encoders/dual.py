@@ -107,30 +107,42 @@ class DualEncoder(nn.Module):
     def forward(self, query_inputs, item_inputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.encode_query(query_inputs), self.encode_item(item_inputs), self.logit_scale
 
-    def _side(self, batch: dict, side: str) -> torch.Tensor:
+    def _side(self, batch: dict, side: str, prefix: str = "") -> torch.Tensor:
+        """(B, E) of one side from ``batch[prefix + side]`` (inputs), ``..._states`` or ``..._features``;
+        ``prefix="negative_"`` reads the hard negatives of that side."""
         tower: Tower = getattr(self, f"{side}_tower")
-        states = batch.get(f"{side}_states")
+        key = f"{prefix}{side}"
+        states = batch.get(f"{key}_states")
         if states is not None:
             if not getattr(tower.config, "frozen_layers", 0):
-                raise ValueError(f"batch['{side}_states'] holds frozen-part states, but the {side} tower "
-                                 f"{tower.config.name!r} has no frozen layers; pass batch['{side}']")
+                raise ValueError(f"batch['{key}_states'] holds frozen-part states, but the {side} tower "
+                                 f"{tower.config.name!r} has no frozen layers; pass batch['{key}']")
             features = tower.forward_from_states(states.to(self.query_projection.weight.dtype),
-                                                 batch[f"{side}_states_mask"])
+                                                 batch[f"{key}_states_mask"])
             return getattr(self, f"project_{side}")(features)
-        features = batch.get(f"{side}_features")
+        features = batch.get(f"{key}_features")
         if features is None:
-            return getattr(self, f"encode_{side}")(batch[side])
+            return getattr(self, f"encode_{side}")(batch[key])
         if not tower.locked:
-            raise ValueError(f"batch['{side}_features'] skips the {side} tower, which would then never train; "
+            raise ValueError(f"batch['{key}_features'] skips the {side} tower, which would then never train; "
                              f"precompute features only for a locked tower ({side}.locked=True) "
-                             f"or pass batch['{side}']")
+                             f"or pass batch['{key}']")
         if features.ndim != 2 or features.shape[1] != tower.output_dim:
-            raise ValueError(f"batch['{side}_features'] has shape {tuple(features.shape)}; the {side} tower "
+            raise ValueError(f"batch['{key}_features'] has shape {tuple(features.shape)}; the {side} tower "
                              f"{tower.config.name!r} gives (B, {tower.output_dim})")
         return getattr(self, f"project_{side}")(features.to(self.query_projection.weight.dtype))
 
     def loss(self, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-        return self.loss_from_embeddings(self._side(batch, "query"), self._side(batch, "item"))
+        """Symmetric InfoNCE of the batch's pairs; a batch with ``negative_item`` (or its ``_states`` /
+        ``_features``) adds one hard negative item per pair to the query -> item direction."""
+        queries, items = self._side(batch, "query"), self._side(batch, "item")
+        if not any(k in batch for k in ("negative_item", "negative_item_states", "negative_item_features")):
+            return self.loss_from_embeddings(queries, items)
+        negatives = self._side(batch, "item", prefix="negative_")  # (B, E)
+        loss, logs = self.loss_from_embeddings(queries, items, negatives)
+        with torch.no_grad():  # how often the positive already beats its own hard negative
+            logs["negative_accuracy"] = float(((queries * items).sum(1) > (queries * negatives).sum(1)).float().mean())
+        return loss, logs
 
     # The loss split at the embeddings, for gradient caching (mmssl.train.gradcache).
     sides = SIDES
@@ -143,9 +155,11 @@ class DualEncoder(nn.Module):
         """Precomputed features only pass through the projection: no need to re-run them in chunks."""
         return batch.get(f"{side}_features") is not None
 
-    def loss_from_embeddings(self, queries: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """Symmetric InfoNCE of (B, E) ``queries`` against (B, E) ``items``, and the in-batch accuracy."""
-        loss = self.contrastive_loss(queries, items)
+    def loss_from_embeddings(self, queries: torch.Tensor, items: torch.Tensor,
+                             negatives: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+        """Symmetric InfoNCE of (B, E) ``queries`` against (B, E) ``items`` (and (K, E) extra ``negatives``
+        for the queries), and the in-batch accuracy (over the pairs)."""
+        loss = self.contrastive_loss(queries, items, negatives)
         with torch.no_grad():
             similarity = queries @ items.T  # (B, B), positives on the diagonal
             targets = torch.arange(similarity.shape[0], device=similarity.device)

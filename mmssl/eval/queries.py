@@ -256,7 +256,7 @@ def model_system(model_path: str | Path, cache_root: str | Path | None = None, b
     def encode_documents(texts: list[str]) -> np.ndarray:
         return cached_embeddings(lambda t: model.encode_code(t, batch_size), model.fingerprint, texts, cache_dir)
 
-    return DenseSystem(f"model ({Path(model_path).name})", encode_queries, encode_documents)
+    return DenseSystem(_model_name(model_path), encode_queries, encode_documents)
 
 
 def state_model_system(model_path: str | Path, state_root: str | Path | None = None,
@@ -301,7 +301,25 @@ def state_model_system(model_path: str | Path, state_root: str | Path | None = N
     def encode_queries(texts: list[str]) -> np.ndarray:
         return model.embed_queries(texts, batch_size).numpy()  # (Q, E)
 
-    return DenseSystem(f"model ({Path(model_path).name})", encode_queries, encode_documents)
+    return DenseSystem(_model_name(model_path), encode_queries, encode_documents)
+
+
+def _model_name(model_path: str | Path) -> str:
+    """``model (<folder>)``; a folder named ``model`` (a training run's output, runs/<run>/model) by its run."""
+    path = Path(model_path)
+    return f"model ({path.parent.name if path.name == 'model' and path.parent.name else path.name})"
+
+
+def code_model_system(model_path: str | Path, state_root: str | Path | None = None, use_states: bool = True,
+                      batch_size: int = 64, encoding: str = "fast") -> DenseSystem:
+    """A saved code model as a dense system: through the state cache (:func:`state_model_system`) when
+    ``use_states`` and its item tower has frozen layers, else encoded in full (:func:`model_system`)."""
+    if use_states:
+        try:
+            return state_model_system(model_path, state_root, batch_size)
+        except ValueError:
+            pass  # no frozen layers: the ordinary path
+    return model_system(model_path, batch_size=batch_size, encoding=encoding)
 
 
 @dataclass
@@ -326,16 +344,52 @@ class EnsembleSystem:
 # ------------------------------------------------------------------------------------ metrics
 
 def rank_metrics(scores: np.ndarray, targets: np.ndarray) -> dict:
-    """MRR and Recall@K (pessimistic ties) of (Q, N) scores against (Q,) target indices."""
+    """MRR and Recall@K (pessimistic ties) of (Q, N) scores against (Q,) target indices, and each
+    query's rank (``ranks``, in query order: what :func:`paired_bootstrap` resamples)."""
     from mmssl.eval.metrics import mrr_from_ranks, ranks_of_gold, recall_from_ranks
 
     if len(targets) == 0:
-        return {"mrr": float("nan"), **{f"recall@{k}": float("nan") for k in KS}, "num_queries": 0}
+        return {"mrr": float("nan"), **{f"recall@{k}": float("nan") for k in KS}, "num_queries": 0, "ranks": []}
     ranks = ranks_of_gold(torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float64)),
                           torch.from_numpy(np.asarray(targets, dtype=np.int64)))
     out = {"mrr": mrr_from_ranks(ranks)}
     out.update({f"recall@{k}": v for k, v in recall_from_ranks(ranks, KS).items()})
     out["num_queries"] = len(targets)
+    out["ranks"] = [int(r) for r in ranks]
+    return out
+
+
+def paired_bootstrap(ranks: dict[str, Sequence[int]], baseline: str, num_resamples: int = 2000,
+                     seed: int = 0) -> dict[str, dict]:
+    """How much of each system's MRR, and of its difference to ``baseline``, is the choice of queries.
+
+    The queries are resampled with replacement ``num_resamples`` times (seeded), the same resample
+    for every system (paired: a hard query is hard for all of them). Per system: ``mrr`` (on the
+    queries as they are), ``sd`` (its bootstrap standard deviation), ``diff`` / ``diff_sd`` (MRR minus
+    the baseline's, and its sd), ``p_better`` (the share of resamples where it beats the baseline).
+
+    Args:
+        ranks: system -> the 1-based rank of each query's target, every system over the same queries.
+        baseline: the system the differences are taken against (a key of ``ranks``).
+
+    Raises:
+        ValueError: ``baseline`` is not a system, or the systems ranked different numbers of queries.
+    """
+    if baseline not in ranks:
+        raise ValueError(f"baseline {baseline!r} is not one of the systems {sorted(ranks)}")
+    lengths = {name: len(r) for name, r in ranks.items()}
+    if len(set(lengths.values())) != 1 or not next(iter(lengths.values())):
+        raise ValueError(f"every system must rank the same, non-empty set of queries; got {lengths}")
+    reciprocal = {name: 1.0 / np.asarray(r, dtype=np.float64) for name, r in ranks.items()}  # (Q,) each
+    num_queries = lengths[baseline]
+    samples = np.random.default_rng(seed).integers(0, num_queries, size=(num_resamples, num_queries))  # (R, Q)
+    resampled = {name: rr[samples].mean(axis=1) for name, rr in reciprocal.items()}  # (R,) MRR per resample
+    out = {}
+    for name, mrrs in resampled.items():
+        diffs = mrrs - resampled[baseline]  # (R,)
+        out[name] = {"mrr": float(reciprocal[name].mean()), "sd": float(mrrs.std(ddof=1)),
+                     "diff": float(reciprocal[name].mean() - reciprocal[baseline].mean()),
+                     "diff_sd": float(diffs.std(ddof=1)), "p_better": float((diffs > 0).mean())}
     return out
 
 
@@ -444,6 +498,30 @@ def evaluate_queries(queries: Sequence[dict], systems: Sequence[DenseSystem], *,
     return {"task": "code-queries", "num_queries": counts, "corpora": corpora,
             "fusion": {"method": fusion, "grid": list(WEIGHT_GRID), "chosen_on": "dev"},
             "seconds": round(time.perf_counter() - start, 1), "rows": rows}
+
+
+def bootstrap_rows(results: dict, split: str = "dev", baseline: str = "MiniLM zero-shot", num_resamples: int = 2000,
+                   seed: int = 0) -> list[dict]:
+    """:func:`paired_bootstrap` of the rows of :func:`evaluate_queries` for one query split, per part and
+    index text: dense systems (BM25 included) against ``baseline``, hybrids against ``baseline + BM25``.
+
+    Each row: ``part``, ``index_text``, ``split``, ``system``, ``hybrid``, ``baseline``, ``num_queries`` and
+    the statistics of :func:`paired_bootstrap`. A group without its baseline is left out.
+    """
+    groups: dict[tuple, dict[str, list[int]]] = {}
+    for row in results["rows"]:
+        if row["split"] == split and row["num_queries"]:
+            key = (row["part"], row["index_text"], row["lexical_weight"] is not None)
+            groups.setdefault(key, {})[row["system"]] = row["ranks"]
+    out = []
+    for (part, text, hybrid), ranks in groups.items():
+        base = f"{baseline} + BM25" if hybrid else baseline
+        if base not in ranks:
+            continue
+        for system, stats in paired_bootstrap(ranks, base, num_resamples, seed).items():
+            out.append({"part": part, "index_text": text, "split": split, "system": system, "hybrid": hybrid,
+                        "baseline": base, "num_queries": len(ranks[base]), **stats})
+    return out
 
 
 def format_query_table(results: dict) -> str:

@@ -93,6 +93,7 @@ def symmetric_info_nce_loss(
     first_keys: torch.Tensor | None = None,
     second_keys: torch.Tensor | None = None,
     targets: torch.Tensor | None = None,
+    second_negatives: torch.Tensor | None = None,
     reduction: str = "mean",
 ) -> torch.Tensor:
     """Symmetric InfoNCE (CLIP): ``(CE(first -> second) + CE(second -> first)) / 2``.
@@ -105,6 +106,9 @@ def symmetric_info_nce_loss(
             (the gathered global batch) gives open_clip's "local loss".
         second_keys: (M, D) keys the ``first`` queries score; default ``second``.
         targets: (B,) row of each query's positive among the keys; default ``arange(B)``.
+        second_negatives: (K, D) extra keys only the ``first`` queries score (hard negatives of the
+            second kind, e.g. a BM25-mined wrong function per code-search query); the
+            second -> first direction is unchanged. Only with the default keys and targets.
         reduction: ``"mean"`` / ``"sum"`` over the B pairs (each pair's two directions averaged),
             or ``"none"`` ((B,)).
 
@@ -120,9 +124,17 @@ def symmetric_info_nce_loss(
         # second, column i scores second_i against every first, the positives sit on the diagonal.
         logits = (first / temperature) @ second.T  # (B, B)
         row_lse = torch.logsumexp(logits, dim=1)  # (B,) first -> second
+        if second_negatives is not None:
+            check_embeddings("second_negatives", second_negatives)
+            check_same_dim("first", first, "second_negatives", second_negatives)
+            extra_lse = torch.logsumexp((first / temperature) @ second_negatives.T, dim=1)  # (B,) over (B, K)
+            row_lse = torch.logaddexp(row_lse, extra_lse)  # (B,) first -> second and the extra keys
         column_lse = torch.logsumexp(logits, dim=0)  # (B,) second -> first
         losses = (row_lse + column_lse) / 2 - logits.diagonal()  # (B,) mean of the two cross-entropies
         return reduce_losses(losses, None, reduction)
+    if second_negatives is not None:
+        raise ValueError("second_negatives works with the default keys and targets only; "
+                         "append them to second_keys instead")
     first_keys = first if first_keys is None else first_keys
     second_keys = second if second_keys is None else second_keys
     check_embeddings("first_keys", first_keys)
@@ -233,15 +245,22 @@ class SymmetricInfoNCELoss(nn.Module):
         """Current scale ``exp(log_logit_scale)`` clamped at ``max_logit_scale`` (scalar tensor)."""
         return self.log_logit_scale.exp().clamp(max=self.max_logit_scale)
 
-    def forward(self, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-        """Loss for paired (B, D) embeddings ``first`` and ``second``."""
+    def forward(self, first: torch.Tensor, second: torch.Tensor,
+                second_negatives: torch.Tensor | None = None) -> torch.Tensor:
+        """Loss for paired (B, D) embeddings ``first`` and ``second``; ``second_negatives`` (K, D): extra
+        keys for the ``first`` queries (see :func:`symmetric_info_nce_loss`), gathered like the pairs."""
         temperature = 1.0 / self.logit_scale
         if not (self.gather and is_distributed()):
-            return symmetric_info_nce_loss(first, second, temperature, reduction=self.reduction)
+            return symmetric_info_nce_loss(first, second, temperature, second_negatives=second_negatives,
+                                           reduction=self.reduction)
         all_first = all_gather_with_grad(first)  # (W*B, D)
         all_second = all_gather_with_grad(second)  # (W*B, D)
+        if second_negatives is not None and self.local_loss:
+            raise ValueError("second_negatives with local_loss is not supported; set local_loss=False")
         if not self.local_loss:
-            return symmetric_info_nce_loss(all_first, all_second, temperature, reduction=self.reduction)
+            all_negatives = None if second_negatives is None else all_gather_with_grad(second_negatives)  # (W*K, D)
+            return symmetric_info_nce_loss(all_first, all_second, temperature, second_negatives=all_negatives,
+                                           reduction=self.reduction)
         offset = local_row_offset(first.shape[0])
         targets = torch.arange(first.shape[0], device=first.device) + offset  # (B,)
         return symmetric_info_nce_loss(

@@ -94,6 +94,12 @@ class DualEncoderRun:
     limit: int | None = None  # cap training pairs per corpus (quick runs and tests)
     subset_seed: int | None = None  # with limit: a seeded uniform sample of each corpus instead of its first rows
     evaluate: bool = True  # evaluate on the test split after training and record it in the manifest
+    # > 0: L2-SP, add l2sp * ||theta - theta_0||^2 (trainable weights vs their pretrained start) to the loss
+    # (mmssl.train.regularise): fine-tuning that stays close to zero-shot MiniLM
+    l2sp: float = 0.0
+    # code, > 0: one BM25-mined hard negative item per pair, drawn from the top `bm25_negatives` BM25 hits of
+    # its query over the train items that are not its own (mmssl.data.pairs.mine_bm25_negatives); 0: none
+    bm25_negatives: int = 0
     pretrain: PretrainStage = field(default_factory=PretrainStage)  # image-text: pretrain the image tower first
     # a model folder (save_dual_encoder) whose every weight, projections and temperature included, starts the run
     # (fine-tuning on the user's data, mmssl.recipes.finetune); ``model`` is then that folder's config
@@ -169,8 +175,24 @@ def build_training_set(run: DualEncoderRun, model, records: list[dict], images=N
     docstrings, codes, groups = code_training_rows(records, run.query_views, run.item_text)
     features = _features(model.query_tower, docstrings) if query_locked else None
     states = _states(model.item_tower, codes) if getattr(model.item_tower.config, "frozen_layers", 0) else None
-    return (CodePairs(docstrings, codes, features, states, groups),
+    return (CodePairs(docstrings, codes, features, states, groups, _negatives(run, docstrings, codes)),
             PairCollator(query_tokenize, model.item_tower.tokenize), files)
+
+
+def _negatives(run: DualEncoderRun, queries: list[str], items: list[str]) -> list[str] | None:
+    """The BM25-mined hard negative of each pair (``run.bm25_negatives`` > 0), else None."""
+    if run.bm25_negatives <= 0:
+        return None
+    if run.train.grad_cache_chunk > 0:
+        raise ValueError("bm25_negatives and train.grad_cache_chunk cannot be combined yet (GradCache embeds "
+                         "only the pairs); set one of them to 0")
+    from mmssl.data.pairs import mine_bm25_negatives
+
+    start = time.perf_counter()
+    negatives = mine_bm25_negatives(queries, items, run.bm25_negatives, seed=run.train.seed)
+    print(f"[mmssl] mined a BM25 hard negative for each of {len(queries)} pairs (top {run.bm25_negatives}, "
+          f"{time.perf_counter() - start:.1f} s)")
+    return negatives
 
 
 def _code_tokenizer(run: DualEncoderRun, records: list[dict]):
@@ -220,7 +242,7 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
         model = build_dual_encoder(run.model, query_tokenizer, item_tokenizer)
     with main_process_first():  # under torchrun rank 0 fills the feature caches, then the others read them
         dataset, collate, files = build_training_set(run, model, records, images)
-    trainer = Trainer(run.train, model, dataset, collate_fn=collate,
+    trainer = Trainer(run.train, _regularised(run, model), dataset, collate_fn=collate,
                       extra_config={"run": run}, kind=dual_encoder_run_checkpoint(run.task))
     if trainer.is_main:
         print(f"[mmssl] training {run.task} dual encoder on {len(dataset)} pairs from {', '.join(run.corpora)}; "
@@ -260,6 +282,18 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
         manifest["metrics"] = evaluate_trained(run, output)
     write_json(output / "manifest.json", manifest, indent=2, default=str)
     return output
+
+
+def _regularised(run: DualEncoderRun, model):
+    """``model`` as the trainer's method: wrapped in L2-SP when ``run.l2sp`` > 0."""
+    if run.l2sp <= 0:
+        return model
+    if run.train.grad_cache_chunk > 0:
+        raise ValueError("l2sp and train.grad_cache_chunk cannot be combined (GradCache calls the model's "
+                         "embedding split, not the regularised loss); set one of them to 0")
+    from mmssl.train.regularise import L2SPRegularised
+
+    return L2SPRegularised(model, run.l2sp)
 
 
 def pretrain_image_tower(run: DualEncoderRun, records: list[dict], images=None) -> tuple[DualEncoderRun, dict]:

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from mmssl.data.code import extract_folder
-from mmssl.data.pairs import QUERY_VIEWS, code_query_views, name_phrase, param_docs
+from mmssl.data.pairs import (QUERY_VIEWS, CodePairs, PairCollator, code_query_views, code_training_pairs,
+                              mine_bm25_negatives, name_phrase, param_docs)
 from mmssl.data.report import CorpusReport
 
 
@@ -96,3 +97,36 @@ def test_training_rows_group_by_module_and_view(futures_records):
     queries, items, groups = code_training_rows(records, ["name", "params"], item_text="nodoc")
     assert len(queries) == len(items) == len(groups) == 3
     assert groups == ["stdlib/_base.py#name", "stdlib/_base.py#params", "stdlib/_base.py#name"]
+
+
+def test_bm25_negatives_are_the_top_lexical_hit_that_is_not_the_own_item():
+    items = ["def read_file(path): return open(path).read()",
+             "def write_file(path, text): open(path, 'w').write(text)",
+             "def wait_process(proc, timeout): return proc.wait(timeout)"]
+    queries = ["read a file from a path", "write text to a file", "wait for a process", "zebra"]
+    own = items + [items[0]]
+    negatives = mine_bm25_negatives(queries, own, top_k=1)
+    # "read a file from a path": write_file shares file and path; "write text to a file": read_file shares file
+    assert negatives[:2] == [items[1], items[0]]
+    assert negatives[2] in items[:2] and negatives[3] in items[1:]  # no shared word: any other item, never its own
+    deep = [mine_bm25_negatives(queries, own, top_k=2, seed=seed) for seed in range(6)]
+    assert deep[0] == mine_bm25_negatives(queries, own, top_k=2, seed=0)  # seeded
+    assert {d[0] for d in deep} == {items[1]}  # wait_process is in the top 2 but scores 0: not a hard negative
+    assert {d[3] for d in deep} == {items[1], items[2]}
+    with pytest.raises(ValueError, match="at least 2 distinct items"):
+        mine_bm25_negatives(queries[:2], [items[0], items[0]])
+
+
+def test_bm25_negatives_on_real_functions_feed_the_pairs_and_the_collator(futures_records):
+    queries, items = code_training_pairs(list(futures_records.values()), ["docstring"], "nodoc")
+    negatives = mine_bm25_negatives(queries, items, top_k=3)
+    assert len(negatives) == len(items) and all(n != i for n, i in zip(negatives, items))
+    wait = queries.index(code_query_views(futures_records["wait"])["docstring"])
+    assert "def " in negatives[wait] and "futures" in negatives[wait].lower()
+    pairs = CodePairs(queries, items, negatives=negatives)
+    assert pairs[wait] == {"item": items[wait], "negative_item": negatives[wait], "query": queries[wait]}
+    batch = PairCollator(lambda texts: [len(t) for t in texts], lambda texts: [t[:3] for t in texts])(
+        [pairs[0], pairs[1]])
+    assert batch["negative_item"] == [negatives[0][:3], negatives[1][:3]]  # the item side's tokenizer
+    with pytest.raises(ValueError, match="2 negatives"):
+        CodePairs(queries, items, negatives=negatives[:2])

@@ -154,3 +154,21 @@ def test_config_reads_from_flags_and_files():
     assert config.item == TowerConfig(name="cnn", max_length=256)
     assert config.query.name == "minilm" and config.query.pretrained == "minilm" and not config.query.locked
     assert from_dict(DualEncoderConfig, to_dict(config)) == config
+
+
+def test_hard_negative_items_enter_the_query_direction_of_the_loss(code_tokenizer, stdlib_pairs):
+    from mmssl.data.pairs import PairCollator
+
+    torch.manual_seed(0)
+    model = build_dual_encoder(_code_config(), code_tokenizer, code_tokenizer).eval()
+    pairs = stdlib_pairs[:6]
+    negatives = [c for _, c in pairs[1:] + pairs[:1]]  # each pair's negative: the next function
+    batch = PairCollator(model.query_tower.tokenize, model.item_tower.tokenize)(
+        [{"query": q, "item": c, "negative_item": n} for (q, c), n in zip(pairs, negatives)])
+    loss, logs = model.loss(batch)
+    queries, items = model.encode_query(batch["query"]), model.encode_item(batch["item"])
+    expected = symmetric_info_nce_loss(queries, items, 1 / model.logit_scale,
+                                       second_negatives=model.encode_item(batch["negative_item"]))
+    torch.testing.assert_close(loss, expected)
+    assert loss > model.loss({"query": batch["query"], "item": batch["item"]})[0]
+    assert set(logs) == {"logit_scale", "accuracy", "negative_accuracy"} and 0 <= logs["negative_accuracy"] <= 1

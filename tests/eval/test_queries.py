@@ -9,8 +9,10 @@ from mmssl.eval.queries import (
     DenseSystem,
     EnsembleSystem,
     QueryFileError,
+    bootstrap_rows,
     cached_embeddings,
     evaluate_queries,
+    paired_bootstrap,
     rank_metrics,
     resolve_targets,
 )
@@ -91,6 +93,43 @@ def test_rank_metrics_counts_ties_against_the_gold():
     metrics = rank_metrics(scores, np.array([0, 2]))
     assert metrics["mrr"] == pytest.approx((1 / 2 + 1) / 2)
     assert metrics["recall@1"] == 0.5
+    assert metrics["ranks"] == [2, 1]
+
+
+def test_paired_bootstrap_sd_is_the_standard_error_and_a_shared_resample_cancels_query_difficulty():
+    rng = np.random.default_rng(1)
+    base = rng.integers(1, 20, size=200)  # ranks of 200 queries
+    better = np.maximum(base - 1, 1)  # the same queries, each one place higher (or still first)
+    stats = paired_bootstrap({"base": base, "better": better, "same": base.copy()}, "base", 4000, seed=3)
+    reciprocal = 1.0 / base
+    assert stats["base"]["mrr"] == pytest.approx(reciprocal.mean())
+    assert stats["base"]["sd"] == pytest.approx(reciprocal.std(ddof=1) / np.sqrt(200), rel=0.08)
+    gain = 1.0 / better - reciprocal  # (Q,) per-query gain, never negative
+    assert stats["better"]["diff"] == pytest.approx(gain.mean())
+    assert stats["better"]["diff_sd"] == pytest.approx(gain.std(ddof=1) / np.sqrt(200), rel=0.08)
+    assert stats["better"]["diff_sd"] < stats["better"]["sd"] / 2  # paired: far tighter than either MRR
+    assert stats["better"]["p_better"] == 1.0
+    assert stats["same"]["diff"] == 0.0 and stats["same"]["diff_sd"] == 0.0 and stats["same"]["p_better"] == 0.0
+    assert paired_bootstrap({"base": base, "better": better}, "base", 4000, seed=3)["better"] == stats["better"]
+    with pytest.raises(ValueError, match="baseline 'nope'"):
+        paired_bootstrap({"base": base}, "nope")
+    with pytest.raises(ValueError, match="same, non-empty set"):
+        paired_bootstrap({"base": base, "short": base[:5]}, "base")
+
+
+def test_bootstrap_rows_compare_dense_with_the_dense_baseline_and_hybrids_with_the_hybrid_one():
+    stub = one_hot_system()
+    baseline = DenseSystem("MiniLM zero-shot", stub.encode_queries, stub.encode_documents)
+    results = evaluate_queries(QUERIES, [baseline, one_hot_system()], texts=("code",),
+                               records={"out-of-corpus": RECORDS})
+    rows = {(r["system"], r["hybrid"]): r for r in bootstrap_rows(results, "dev", num_resamples=200)}
+    assert set(rows) == {("BM25", False), ("MiniLM zero-shot", False), ("stub", False),
+                         ("MiniLM zero-shot + BM25", True), ("stub + BM25", True)}
+    assert rows[("stub", False)]["baseline"] == "MiniLM zero-shot" and rows[("stub", False)]["diff"] == 0.0
+    assert rows[("stub + BM25", True)]["baseline"] == "MiniLM zero-shot + BM25"
+    # dev: BM25 ranks 1, 1; the dense stub 3, 3 -> BM25 is 2/3 ahead on every resample
+    assert rows[("BM25", False)]["diff"] == pytest.approx(2 / 3) and rows[("BM25", False)]["p_better"] == 1.0
+    assert all(r["num_queries"] == 2 and r["split"] == "dev" for r in rows.values())
 
 
 def test_cached_embeddings_encode_once(tmp_path):
@@ -177,3 +216,10 @@ def test_state_model_system_equals_the_full_forward_and_reuses_the_states(tmp_pa
     assert [f.stat().st_size for f in sorted((tmp_path / "states").rglob("*")) if f.is_file()] == sizes
     with pytest.raises(ValueError, match="no frozen layers"):
         state_model_system(save_tiny_code_model(tmp_path / "nbow"))
+    from mmssl.eval.queries import code_model_system
+
+    # the run folder's name stands for an output folder called "model"; a tower without frozen layers is encoded in full
+    via_states = code_model_system(folder, tmp_path / "states")
+    assert via_states.name == f"model ({tmp_path.name})"
+    np.testing.assert_allclose(via_states.encode_documents(texts), got, atol=1e-6)
+    assert code_model_system(tmp_path / "nbow", tmp_path / "states").name == "model (nbow)"

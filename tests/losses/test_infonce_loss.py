@@ -68,6 +68,26 @@ def test_symmetric_matches_loop_reference(paired_batch, matches_reference):
     )
 
 
+def test_symmetric_with_extra_negatives_matches_loop_reference(paired_batch, matches_reference):
+    first, second = paired_batch
+    negatives = torch.randn(4, 5, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+
+    def reference(a, b, extra, t):
+        n = a.shape[0]
+        forward = loop_info_nce(a, b, lambda i: [b[j] for j in range(n) if j != i] + list(extra), t)
+        backward = loop_info_nce(b, a, lambda i: [a[j] for j in range(n) if j != i], t)  # unchanged
+        return (forward + backward) / 2
+
+    loss = matches_reference(lambda a, b, extra, t: symmetric_info_nce_loss(a, b, t, second_negatives=extra),
+                             reference, first, second, negatives, torch.tensor(0.2, dtype=torch.float64))
+    assert loss > symmetric_info_nce_loss(first, second, 0.2)  # more negatives, a harder task
+    module = SymmetricInfoNCELoss(init_temperature=0.2)
+    torch.testing.assert_close(module(first, second, negatives).detach(),
+                               symmetric_info_nce_loss(first, second, 0.2, second_negatives=negatives))
+    with pytest.raises(ValueError, match="default keys"):
+        symmetric_info_nce_loss(first, second, 0.2, second_keys=second, second_negatives=negatives)
+
+
 def test_symmetric_equals_open_clip_cliploss(paired_batch, matches_reference):
     first, second = (torch.nn.functional.normalize(x, dim=1) for x in paired_batch)
     log_scale = torch.tensor(math.log(1 / 0.07), dtype=torch.float64)
