@@ -215,54 +215,12 @@ def code_training_rows(records: list[dict], views: list[str],
     return queries, items, groups
 
 
-def mine_bm25_negatives(queries: list[str], items: list[str], top_k: int = 10, seed: int = 0,
-                        chunk: int = 256) -> list[str]:
-    """One hard negative item per pair: a seeded pick among the ``top_k`` BM25 hits of query i over the
-    distinct items that are not its own item ``items[i]`` (the words a developer would match on, in the
-    wrong function). A query without any lexical hit gets a seeded random other item.
-
-    Args:
-        queries: N query texts; ``items``: their N item texts (repeats allowed: several views per function).
-        top_k: how deep in the BM25 ranking the negative is drawn (1: always the top wrong hit).
-
-    Returns:
-        N item texts, ``negatives[i] != items[i]``.
-
-    Raises:
-        ValueError: unequal lengths, ``top_k`` < 1, or fewer than 2 distinct items.
-    """
-    from mmssl.data.code_text import text_words
-    from mmssl.eval.bm25 import BM25Index, lexical_terms
-
-    distinct = list(dict.fromkeys(items))
-    if len(queries) != len(items) or top_k < 1 or len(distinct) < 2:
-        raise ValueError(f"need one item per query ({len(queries)} queries, {len(items)} items), top_k >= 1 "
-                         f"(got {top_k}) and at least 2 distinct items (got {len(distinct)})")
-    position = {text: j for j, text in enumerate(distinct)}
-    own = np.asarray([position[text] for text in items])  # (N,)
-    index = BM25Index([lexical_terms(text_words(text)) for text in distinct])
-    rng = np.random.default_rng(seed)
-    depth = min(top_k, len(distinct) - 1)
-    negatives = []
-    for start in range(0, len(queries), chunk):
-        scores = index.score([lexical_terms(text_words(q)) for q in queries[start:start + chunk]])  # (c, U)
-        rows = np.arange(len(scores))
-        scores[rows, own[start:start + chunk]] = -np.inf  # never the pair's own item
-        top = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]  # (c, depth), unordered
-        for row, hits in zip(rows, top):
-            hits = hits[scores[row, hits] > 0]
-            if len(hits) == 0:  # no shared word: any other item
-                hits = np.flatnonzero(np.arange(len(distinct)) != own[start + row])
-            negatives.append(distinct[int(rng.choice(hits))])
-    return negatives
-
-
 class CodePairs(Dataset):
     """(docstring, code) pairs; ``query_features`` (N, D) replaces the docstring for a locked query tower,
     and ``item_states`` (a :class:`~mmssl.encoders.cache.StateCache` holding every code) replaces the
     code by its frozen-part token states (L, H) for a partially frozen item tower; ``groups`` names each
     pair's group (:func:`code_training_rows`) for grouped batches; ``negatives`` (one item text per pair,
-    e.g. :func:`mine_bm25_negatives`) adds a hard negative item to each sample (``negative_item`` /
+    e.g. :func:`mmssl.eval.bm25.mine_bm25_negatives`) adds a hard negative item to each sample (``negative_item`` /
     ``negative_item_states``, see :meth:`mmssl.encoders.dual.DualEncoder.loss`)."""
 
     def __init__(self, docstrings: list[str], codes: list[str], query_features: torch.Tensor | None = None,

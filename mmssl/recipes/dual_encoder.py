@@ -98,7 +98,7 @@ class DualEncoderRun:
     # (mmssl.train.regularise): fine-tuning that stays close to zero-shot MiniLM
     l2sp: float = 0.0
     # code, > 0: one BM25-mined hard negative item per pair, drawn from the top `bm25_negatives` BM25 hits of
-    # its query over the train items that are not its own (mmssl.data.pairs.mine_bm25_negatives); 0: none
+    # its query over the train items that are not its own (mmssl.eval.bm25.mine_bm25_negatives); 0: none
     bm25_negatives: int = 0
     pretrain: PretrainStage = field(default_factory=PretrainStage)  # image-text: pretrain the image tower first
     # a model folder (save_dual_encoder) whose every weight, projections and temperature included, starts the run
@@ -186,7 +186,7 @@ def _negatives(run: DualEncoderRun, queries: list[str], items: list[str]) -> lis
     if run.train.grad_cache_chunk > 0:
         raise ValueError("bm25_negatives and train.grad_cache_chunk cannot be combined yet (GradCache embeds "
                          "only the pairs); set one of them to 0")
-    from mmssl.data.pairs import mine_bm25_negatives
+    from mmssl.eval.bm25 import mine_bm25_negatives
 
     start = time.perf_counter()
     negatives = mine_bm25_negatives(queries, items, run.bm25_negatives, seed=run.train.seed)

@@ -8,8 +8,9 @@ import pytest
 
 from mmssl.data.code import extract_folder
 from mmssl.data.pairs import (QUERY_VIEWS, CodePairs, PairCollator, code_query_views, code_training_pairs,
-                              mine_bm25_negatives, name_phrase, param_docs)
+                              name_phrase, param_docs)
 from mmssl.data.report import CorpusReport
+from mmssl.eval.bm25 import mine_bm25_negatives
 
 
 @pytest.fixture(scope="module")
