@@ -268,6 +268,7 @@ def train_dual_encoder(run: DualEncoderRun, command: list[str] | None = None) ->
         "steps": trainer.step,
         "max_steps": run.train.max_steps,
         "max_seconds": run.train.max_seconds,
+        "budget_clock": run.train.budget_clock,
         "source_shares": run.train.source_shares,
         "train_minutes": round(fit.seconds / 60, 2),
         "train_seconds": round(trainer.train_seconds, 1),  # the whole run, resumed calls included
@@ -318,7 +319,7 @@ def pretrain_image_tower(run: DualEncoderRun, records: list[dict], images=None) 
     fit = json.loads((folder / "fit.json").read_text())
     # seconds: optimisation only, as the dual encoder's train_minutes; with_data_seconds adds decoding the images
     entry = {"method": stage.method, "multiview": stage.multiview, "steps": fit["total_steps"], "max_steps": stage.steps,
-             "max_seconds": stage.max_seconds, "source_shares": run.train.source_shares, "batch_size": stage.batch_size,
+             "max_seconds": stage.max_seconds, "budget_clock": run.train.budget_clock, "source_shares": run.train.source_shares, "batch_size": stage.batch_size,
              "seconds": fit["total_seconds"], "with_data_seconds": round(seconds, 1),
              "images": len(records),
              "data_hash": _data_hash([split_file(name, "train") for name in run.corpora]), "run_dir": str(folder)}

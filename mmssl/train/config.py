@@ -41,6 +41,9 @@ class TrainConfig:
     # > 0: stop after this many seconds of optimisation (checkpoints included, summed over resumes) even before
     # max_steps, the cosine following whichever of steps and seconds runs out first: equal compute as equal time
     max_seconds: float = 0.0
+    # what max_seconds counts: "wall" seconds, or "cpu" seconds of this process (all its threads; equal
+    # compute on a shared machine, where wall seconds buy whatever the other jobs leave)
+    budget_clock: Literal["wall", "cpu"] = "wall"
     # NAME=SHARE items: each epoch (so each batch, on average) holds that share of the dataset's ``sources`` NAME
     # (its corpus; mmssl.train.sampler.SourceShareSampler); unlisted sources split the rest by size
     source_shares: list[str] = field(default_factory=list)

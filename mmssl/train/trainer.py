@@ -168,6 +168,8 @@ class Trainer:
             raise ValueError("batch_size, grad_accum and max_steps must all be >= 1")
         if config.max_seconds < 0:
             raise ValueError(f"train.max_seconds must be 0 (no time budget) or > 0, got {config.max_seconds}")
+        if config.budget_clock not in ("wall", "cpu"):
+            raise ValueError(f"train.budget_clock must be 'wall' or 'cpu', got {config.budget_clock!r}")
         if config.grad_cache_chunk < 0:
             raise ValueError(f"grad_cache_chunk must be 0 (off) or a chunk size >= 1, got {config.grad_cache_chunk}")
         if len(dataset) == 0:
@@ -212,6 +214,10 @@ class Trainer:
 
     def _out_of_time(self) -> bool:
         return 0 < self.config.max_seconds <= self.train_seconds
+
+    def _budget_now(self) -> float:
+        """The time budget's clock: wall seconds, or this process's CPU seconds (``budget_clock="cpu"``)."""
+        return time.process_time() if self.config.budget_clock == "cpu" else time.perf_counter()
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         """AdamW; no weight decay on biases, norms, embeddings' scales and logit scales (ndim < 2)."""
@@ -356,6 +362,7 @@ class Trainer:
         if self.step >= c.max_steps or self._out_of_time():
             return {"step": self.step}
         first_step, started, seconds_before = self.step, time.perf_counter(), self.train_seconds
+        budget_started = self._budget_now()
         batches = iter(self._loader())
         self.method.train()
         last: dict = {}
@@ -395,7 +402,7 @@ class Trainer:
                 step_logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.method.parameters(), c.grad_clip))
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            self.train_seconds = seconds_before + time.perf_counter() - started  # before the LR of the next step
+            self.train_seconds = seconds_before + self._budget_now() - budget_started  # before the next step's LR
             if c.max_seconds > 0 and self.world_size > 1:  # every rank stops at the same step: rank 0's clock
                 self.train_seconds = broadcast_object(self.train_seconds)
             self.scheduler.step()

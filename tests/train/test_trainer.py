@@ -184,6 +184,31 @@ def test_max_seconds_stops_the_run_and_the_cosine_follows_the_clock(tmp_path, mo
         make_trainer(str(tmp_path / "bad"), max_steps=5, max_seconds=-1.0)
 
 
+class CpuClock(StepClock):
+    """Wall time races ahead (another job holds the core); this process gets one CPU second per step."""
+
+    def perf_counter(self) -> float:
+        return 10.0 * self.now
+
+    def process_time(self) -> float:
+        return self.now
+
+
+def test_a_cpu_budget_counts_the_process_cpu_seconds_not_the_wall_clock(tmp_path, monkeypatch):
+    clock = CpuClock()
+    monkeypatch.setattr("mmssl.train.trainer.time", clock)
+    cpu = make_trainer(str(tmp_path / "cpu"), max_steps=1000, max_seconds=10.0, budget_clock="cpu")
+    cpu.method.on_step_start = clock.tick
+    cpu.fit()
+    assert cpu.step == 10 and cpu.train_seconds == 10.0
+    wall = make_trainer(str(tmp_path / "wall"), max_steps=1000, max_seconds=10.0)  # 10 wall s per step here
+    wall.method.on_step_start = clock.tick
+    wall.fit()
+    assert wall.step == 1
+    with pytest.raises(ValueError, match="budget_clock"):
+        make_trainer(str(tmp_path / "bad"), max_steps=5, budget_clock="gpu")
+
+
 def test_source_shares_batch_the_datasets_sources_in_those_shares(tmp_path):
     from itertools import islice
 
