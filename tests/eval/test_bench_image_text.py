@@ -1,21 +1,15 @@
 """bench/image_text.py's bookkeeping: a long arm is stopped by seconds in each stage with the corpus shares
 in both, and the table reads the long runs (one seed each, their own numbers) beside the 3-seed short ones."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).parents[2] / "bench" / "image_text.py"
-
+from script_module import load_script
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_image_text_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/image_text.py", "bench_image_text_under_test")
 
 
 def _args(bench, runs_dir: Path, *extra: str):

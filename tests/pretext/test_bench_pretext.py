@@ -2,21 +2,15 @@
 downstream run is computed once per (tower, task, budget) and reused from disk."""
 
 import argparse
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).parents[2] / "bench" / "pretext.py"
-
+from script_module import load_script
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_pretext_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("bench/pretext.py", "bench_pretext_under_test")
 
 
 def _invocation(bench, monkeypatch, output: Path, run_id: str, steps: int, values: dict[str, float]) -> None:

@@ -1,13 +1,9 @@
 """bench/gpu_check.py's --smoke mode (CPU, 3 tiny steps of the default CLIP config) runs and reports."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
-
-SCRIPT = Path(__file__).parents[2] / "bench" / "gpu_check.py"
-
+from script_module import load_script
 
 @pytest.fixture(scope="module")
 def tiny_emoji_root(tmp_path_factory):
@@ -21,9 +17,7 @@ def tiny_emoji_root(tmp_path_factory):
 
 def test_smoke_mode_trains_and_writes_its_json(tiny_emoji_root, tmp_path, monkeypatch):
     monkeypatch.setenv("MMSSL_DATA_DIR", str(tiny_emoji_root))
-    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
-    gpu_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_check)
+    gpu_check = load_script("bench/gpu_check.py", "gpu_check")
     results = gpu_check.main(["--smoke", "--output", str(tmp_path / "gpu_check.json")])
     assert [r["variant"] for r in results] == ["fp32"] and results[0]["steps"] == 3
     assert results[0]["samples_per_s"] > 0 and results[0]["final_loss"] > 0
