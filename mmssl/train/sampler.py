@@ -177,6 +177,8 @@ class SourceShareSampler(ResumableSampler):
         parts = []
         for source, member in self.members.items():
             count = self.counts[source]
+            if count == 0:  # a share that rounds to no sample in an epoch
+                continue
             rounds = -(-count // len(member))
             cycled = torch.cat([member[torch.randperm(len(member), generator=generator)] for _ in range(rounds)])
             parts.append(cycled[:count])

@@ -107,12 +107,21 @@ def test_source_shares_hold_in_every_epoch_and_on_average_in_each_batch():
     assert take(SourceShareSampler(SOURCES, {"emoji": 0.15, "clipart": 0.1}, seed=1), 1000) != drawn[:1000]
 
 
+def test_a_source_whose_share_rounds_to_nothing_is_left_out_of_the_epoch():
+    from mmssl.train.sampler import SourceShareSampler
+
+    sampler = SourceShareSampler(["a"] * 90 + ["b"] * 10, {"a": 0.999})  # b's 0.1 of a sample rounds to 0
+    assert sampler.counts == {"a": 100, "b": 0}
+    drawn = [i for _, i in take(sampler, 100)]  # one epoch
+    assert len(drawn) == 100 and max(drawn) < 90 and len(set(drawn)) == 90
+
+
 def test_source_counts_add_up_and_bad_shares_are_refused():
     from mmssl.train.sampler import parse_shares, source_counts
 
     assert parse_shares(["emoji=0.15", "clipart=0.1"]) == {"emoji": 0.15, "clipart": 0.1}
     counts = source_counts(SOURCES[:997], {"emoji": 1 / 3}, 997)
-    assert sum(counts.values()) == 997 and counts["emoji"] == 332 or counts["emoji"] == 333
+    assert sum(counts.values()) == 997 and counts["emoji"] in (332, 333)
     for bad in (["emoji"], ["emoji=0"], ["emoji=1.5"], ["=0.2"], ["emoji=x"], ["emoji=0.6", "clipart=0.5"]):
         with pytest.raises(ValueError, match="source_shares"):
             parse_shares(bad)
