@@ -15,7 +15,7 @@ so collapsing never reorders what the search ranked.
 
     groups = collapse(hits)                               # list[Collapsed]
     groups[0].hit, len(groups[0].similar)                 # the best hit, and how many it stands for
-    page, more = collapsed_page(index, search, k=12)      # enough hits fetched to fill 12 groups
+    page, more = collapsed_page(search, k=12)             # search(n) -> best n hits; fetched until 12 groups fill
 """
 
 from __future__ import annotations
